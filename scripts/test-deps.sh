@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the system packages the test suite uses. Python packages come from pyproject's [test] extra.
+# As root (CI, dev machines here) missing Debian packages are installed; otherwise we say what is missing.
+set -euo pipefail
+need=()
+command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
+command -v curl >/dev/null 2>&1 || need+=(curl)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "test-deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+else
+  echo "test-deps: missing Debian packages: ${need[*]} (install them with apt-get as root)" >&2
+  [ "${CI:-}" = "true" ] && exit 1
+fi

@@ -1,0 +1,16 @@
+-- name: overlay_key_owner
+SELECT broadcaster_id FROM overlay_keys WHERE key_hash = :key_hash;
+
+-- name: set_overlay_key
+INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (:broadcaster_id, :key_hash, :now)
+ON CONFLICT (broadcaster_id) DO UPDATE SET key_hash = excluded.key_hash, created_at = excluded.created_at;
+
+-- name: insert_session
+INSERT INTO sessions (id_hash, broadcaster_id, csrf_token, created_at, expires_at)
+VALUES (:id_hash, :broadcaster_id, :csrf_token, :now, :expires_at);
+
+-- name: get_session
+SELECT broadcaster_id, csrf_token, expires_at FROM sessions WHERE id_hash = :id_hash AND expires_at > :now;
+
+-- name: delete_session
+DELETE FROM sessions WHERE id_hash = :id_hash;

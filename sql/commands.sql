@@ -1,0 +1,12 @@
+-- name: by_idempotency_key
+SELECT id, result, reason, response FROM command_log
+WHERE broadcaster_id = :broadcaster_id AND idempotency_key = :key;
+
+-- name: insert
+INSERT INTO command_log (broadcaster_id, ts, type, source, payload, result, reason, idempotency_key, response)
+VALUES (:broadcaster_id, :ts, :type, :source, :payload, :result, :reason, :idempotency_key, :response)
+RETURNING id;
+
+-- name: recent
+SELECT id, ts, type, source, payload, result, reason FROM command_log
+WHERE broadcaster_id = :broadcaster_id ORDER BY id DESC LIMIT :limit;

@@ -1,0 +1,11 @@
+-- name: get
+SELECT version, doc FROM settings WHERE broadcaster_id = :broadcaster_id;
+
+-- name: insert
+INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (:broadcaster_id, :version, :doc, :now)
+ON CONFLICT (broadcaster_id) DO NOTHING;
+
+-- name: update
+-- Optimistic concurrency: only the version the caller read may be replaced.
+UPDATE settings SET version = version + 1, doc = :doc, updated_at = :now
+WHERE broadcaster_id = :broadcaster_id AND version = :version;

@@ -1,0 +1,3 @@
+from twi_overlay.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,135 @@
+"""/api/*: thin handlers — parse, call the domain through the database writer, answer JSON."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.auth import (
+    AUDIENCES,
+    admin_principal,
+    mint_token,
+    overlay_key_owner,
+    rotate_overlay_key,
+)
+from twi_overlay.db import Tx
+from twi_overlay.domain.commands import execute, load_settings, snapshot
+from twi_overlay.domain.errors import CommandError
+from twi_overlay.errors import ApiError, json_response
+from twi_overlay.jobs import run_maintenance
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+async def read_json(request: web.Request, max_bytes: int = 64 * 1024) -> Any:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, "payload_too_large", f"body is limited to {max_bytes} bytes")
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"body is limited to {max_bytes} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "malformed_json", "body is not valid JSON") from None
+
+
+async def get_state(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    state = await request.app[keys.DB].read(snapshot, who.broadcaster_id, "admin")
+    return json_response(state)
+
+
+def _command_job(tx: Tx, broadcaster_id: str, type_: str, payload: Any, key: str | None) -> Any:
+    load_settings(tx, broadcaster_id)  # make sure a settings row exists before the command's savepoint
+    return execute(tx, broadcaster_id, type_, payload, source="admin", idempotency_key=key)
+
+
+async def post_command(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        raise ApiError(400, "invalid_command", 'body must be {"type": "...", "payload": {...}}')
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} chars")
+    result = await request.app[keys.DB].write(_command_job, who.broadcaster_id, body["type"],
+                                              body.get("payload", {}), key)
+    if isinstance(result, CommandError):
+        raise result
+    return json_response(result)
+
+
+async def list_commands(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        raise ApiError(400, "invalid_limit", "limit must be an integer 1-500")
+    rows = await request.app[keys.DB].read(repo.recent_commands, who.broadcaster_id, int(raw))
+    return json_response({"data": rows})
+
+
+async def post_maintenance(request: web.Request) -> web.Response:
+    await admin_principal(request)
+    return json_response(await run_maintenance(request.app))
+
+
+async def post_sse_token(request: web.Request) -> web.Response:
+    settings = request.app[keys.SETTINGS]
+    body = await read_json(request, 4096)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", 'send {"key": "<overlay key>"} or {"aud": "overlay|admin"}')
+    if "key" in body:
+        key = body["key"]
+        if not isinstance(key, str) or not key:
+            raise ApiError(400, "invalid_request", "key must be a string")
+        owner = await request.app[keys.DB].read(overlay_key_owner, key)
+        if owner is None:
+            raise ApiError(401, "invalid_overlay_key", "overlay key is unknown or was rotated")
+        token, exp = mint_token(settings.sse_token_signing_key, "overlay", owner, settings.sse_token_ttl_secs)
+        return json_response({"token": token, "exp": exp})
+    aud = body.get("aud")
+    if aud not in AUDIENCES:
+        raise ApiError(400, "invalid_request", 'aud must be "overlay" or "admin"')
+    who = await admin_principal(request)
+    token, exp = mint_token(settings.sse_token_signing_key, aud, who.broadcaster_id, settings.sse_token_ttl_secs)
+    return json_response({"token": token, "exp": exp})
+
+
+async def post_overlay_key(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    key = await request.app[keys.DB].write(rotate_overlay_key, who.broadcaster_id)
+    base = request.app[keys.SETTINGS].base_url
+    return json_response({"key": key, "url": f"{base}/overlay/?key={key}"})
+
+
+def _rewards_view(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
+    _, doc = load_settings(tx, broadcaster_id)
+    bindings = doc["rewards"]
+    return [{"id": r["id"], "title": r["title"], "cost": r["cost"], "is_paused": r["is_paused"],
+             "managed": r["managed"], "binding": bindings.get(r["id"])} for r in repo.rewards(tx, broadcaster_id)]
+
+
+async def get_rewards(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    return json_response({"data": await request.app[keys.DB].write(_rewards_view, who.broadcaster_id)})
+
+
+async def get_history(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    return json_response({"data": await request.app[keys.DB].read(repo.history, who.broadcaster_id, 50)})
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/state", get_state)
+    app.router.add_post("/api/commands", post_command)
+    app.router.add_get("/api/commands", list_commands)
+    app.router.add_post("/api/maintenance", post_maintenance)
+    app.router.add_post("/api/sse-token", post_sse_token)
+    app.router.add_post("/api/overlay-key", post_overlay_key)
+    app.router.add_get("/api/rewards", get_rewards)
+    app.router.add_get("/api/history", get_history)

@@ -1,0 +1,122 @@
+"""Who is asking: short-lived JWTs (SSE and API bearer), admin sessions with a CSRF guard, overlay keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.db import Tx
+from twi_overlay.errors import ApiError
+from twi_overlay.sqlfiles import sql
+
+AUDIENCES = ("overlay", "admin")
+SESSION_COOKIE = "twi_session"
+SESSION_TTL = 7 * 24 * 3600
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def mint_token(signing_key: str, aud: str, sub: str, ttl: int = 300, now: float | None = None) -> tuple[str, int]:
+    if aud not in AUDIENCES:
+        raise ValueError(f"aud must be one of {', '.join(AUDIENCES)}")
+    iat = int(now if now is not None else time.time())
+    exp = iat + int(ttl)
+    token = jwt.encode({"aud": aud, "sub": sub, "iat": iat, "exp": exp}, signing_key, algorithm="HS256")
+    return token, exp
+
+
+def decode_token(signing_key: str, token: str, aud: str) -> dict[str, Any]:
+    """Checks signature, `aud`, `exp` (no leeway) and the presence of every claim; raises ApiError(401)."""
+    try:
+        return jwt.decode(token, signing_key, algorithms=["HS256"], audience=aud, leeway=0,
+                          options={"require": ["aud", "sub", "exp", "iat"]})
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "token has expired; fetch a new one") from None
+    except jwt.InvalidAudienceError:
+        raise ApiError(401, "invalid_token", f"token is not for {aud}") from None
+    except jwt.PyJWTError:
+        raise ApiError(401, "invalid_token", "token is invalid") from None
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Principal:
+    broadcaster_id: str
+    via: str  # "bearer" | "session"
+    csrf_token: str | None = None
+
+
+def _session(tx: Tx, id_hash: str) -> dict[str, Any] | None:
+    row = tx.one(sql.auth.get_session, {"id_hash": id_hash, "now": time.time()})
+    return None if row is None else dict(row)
+
+
+async def _known(request: web.Request, broadcaster_id: str) -> bool:
+    return await request.app[keys.DB].read(repo.broadcaster_exists, broadcaster_id)
+
+
+async def admin_principal(request: web.Request, *, csrf: bool = True) -> Principal:
+    """The admin caller: a Bearer token with aud=admin, or the session cookie (+ CSRF header on writes)."""
+    settings = request.app[keys.SETTINGS]
+    token = bearer(request)
+    if token is not None:
+        claims = decode_token(settings.sse_token_signing_key, token, "admin")
+        sub = str(claims["sub"])
+        if not await _known(request, sub):
+            raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
+        return Principal(sub, "bearer")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session = await request.app[keys.DB].read(_session, sha256_hex(cookie))
+        if session is not None:
+            if csrf and request.method not in SAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not secrets.compare_digest(sent.encode(), session["csrf_token"].encode()):
+                    raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
+            return Principal(session["broadcaster_id"], "session", session["csrf_token"])
+    raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <admin token>")
+
+
+def new_session(tx: Tx, broadcaster_id: str) -> tuple[str, str]:
+    """Creates a session; returns (cookie value, csrf token)."""
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    now = time.time()
+    tx.execute(sql.auth.insert_session, {"id_hash": sha256_hex(cookie), "broadcaster_id": broadcaster_id,
+                                         "csrf_token": csrf, "now": now, "expires_at": now + SESSION_TTL})
+    return cookie, csrf
+
+
+def set_session_cookie(response: web.StreamResponse, cookie: str, secure: bool) -> None:
+    response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_TTL, httponly=True, samesite="Lax",
+                        secure=secure, path="/")
+
+
+def rotate_overlay_key(tx: Tx, broadcaster_id: str) -> str:
+    key = secrets.token_urlsafe(32)
+    tx.execute(sql.auth.set_overlay_key, {"broadcaster_id": broadcaster_id, "key_hash": sha256_hex(key),
+                                          "now": time.time()})
+    return key
+
+
+def overlay_key_owner(tx: Tx, key: str) -> str | None:
+    row = tx.one(sql.auth.overlay_key_owner, {"key_hash": sha256_hex(key)})
+    return None if row is None else row["broadcaster_id"]

@@ -1,0 +1,155 @@
+"""`twi-overlay serve|migrate|token|maintenance|backup` (SPEC §13). Errors → stderr, non-zero exit."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sqlite3
+import sys
+from pathlib import Path
+
+from twi_overlay.config import ConfigError, Settings, load_settings
+from twi_overlay.logs import setup_logging
+
+log = logging.getLogger("twi_overlay")
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        for line in exc.problems:
+            print(f"config error: {line}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(settings: Settings) -> None:
+    setup_logging(settings.log_level, json=settings.production)
+    for warning in settings.warnings:
+        log.warning(warning)
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from aiohttp import web
+
+    from twi_overlay.app import create_app
+
+    settings = _settings()
+    _logging(settings)
+    host = args.host or settings.host
+    port = args.port if args.port is not None else settings.port
+    app = create_app(settings)
+
+    def ready(_msg: str) -> None:
+        base = settings.base_url
+        print(f"twi-overlay {settings.app_env} listening on http://{host}:{port}", flush=True)
+        print(f"  admin page:   {base}/admin/" + ("   (development login: /_debug/login)"
+                                                    if settings.development else ""), flush=True)
+        print(f"  overlay page: {base}/overlay/?key=<overlay key from the admin page>", flush=True)
+        print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz   metrics: {base}/metrics",
+              flush=True)
+
+    web.run_app(app, host=host, port=port, print=ready, shutdown_timeout=settings.shutdown_timeout_secs,
+                access_log=None, handle_signals=True)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from twi_overlay.migrate import migrate
+
+    settings = _settings()
+    _logging(settings)
+    applied = migrate(settings.database_path)
+    print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
+    return 0
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    from twi_overlay.auth import mint_token
+
+    settings = _settings()
+    token, _exp = mint_token(settings.sse_token_signing_key, args.aud, args.sub, args.ttl)
+    print(token)
+    return 0
+
+
+def cmd_maintenance(args: argparse.Namespace) -> int:
+    import orjson
+
+    from twi_overlay.db import Database
+    from twi_overlay.jobs import maintenance
+    from twi_overlay.migrate import migrate
+
+    settings = _settings()
+    _logging(settings)
+    migrate(settings.database_path)
+
+    async def run() -> dict[str, object]:
+        db = Database(settings.database_path)
+        await db.open()
+        try:
+            return await maintenance(db, settings.retention_hours)
+        finally:
+            await db.close()
+
+    print(orjson.dumps(asyncio.run(run())).decode())
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from twi_overlay.db import connect_sync
+
+    settings = _settings()
+    dest = Path(args.dest)
+    if dest.exists():
+        print(f"backup: {dest} already exists", file=sys.stderr)
+        return 1
+    if not Path(settings.database_path).exists():
+        print(f"backup: no database at {settings.database_path}", file=sys.stderr)
+        return 1
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    src = connect_sync(settings.database_path)
+    out = sqlite3.connect(dest)
+    try:
+        src.backup(out)
+        ok = out.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        out.close()
+        src.close()
+    if ok != "ok":
+        print(f"backup: integrity check failed: {ok}", file=sys.stderr)
+        return 1
+    print(str(dest))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="twi-overlay", description=__doc__)
+    sub = parser.add_subparsers(dest="command")
+    serve = sub.add_parser("serve", help="migrate if needed, then serve (default)")
+    serve.add_argument("--host")
+    serve.add_argument("--port", type=int)
+    serve.set_defaults(func=cmd_serve)
+    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
+    token = sub.add_parser("token", help="print a short-lived SSE/API token")
+    token.add_argument("--aud", required=True, choices=["overlay", "admin"])
+    token.add_argument("--sub", required=True, help="broadcaster id")
+    token.add_argument("--ttl", type=int, default=300, help="seconds (default 300)")
+    token.set_defaults(func=cmd_token)
+    sub.add_parser("maintenance", help="run TTL + checkpoint now").set_defaults(func=cmd_maintenance)
+    backup = sub.add_parser("backup", help="online backup through SQLite's backup API")
+    backup.add_argument("dest")
+    backup.set_defaults(func=cmd_backup)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        args = parser.parse_args(["serve", *(argv or [])])
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130

@@ -1,0 +1,1 @@
+"""Domain: pure decisions (policy, settings) and state changes (commands) over a write transaction."""

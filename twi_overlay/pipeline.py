@@ -1,0 +1,139 @@
+"""After the ACK: stored deliveries → normalise → policy → commands → events, in arrival order.
+
+Processing a delivery and marking it processed happen in the same transaction, so each stored
+delivery is processed exactly once, even across a crash (unprocessed rows are picked up at start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import orjson
+
+from twi_overlay import metrics, repo
+from twi_overlay.db import Database, DatabaseClosed, Tx
+from twi_overlay.domain.commands import execute
+from twi_overlay.domain.errors import CommandError
+from twi_overlay.domain.events import admin_event
+from twi_overlay.eventsub import RECONSENT_REASONS, RESUBSCRIBE_REASONS, normalise
+from twi_overlay.sqlfiles import sql
+from twi_overlay.tap import Tap
+
+log = logging.getLogger(__name__)
+CHUNK = 8  # deliveries handed to the writer at once: small, so ACK writes never queue behind much
+
+
+def _mark(tx: Tx, row_id: int, outcome: str) -> None:
+    tx.execute(sql.events.mark_processed, {"id": row_id, "now": time.time(), "outcome": outcome[:500]})
+
+
+def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
+    sub = doc["subscription"]
+    reason = str(sub.get("status") or "unknown")
+    condition = sub.get("condition") if isinstance(sub.get("condition"), dict) else {}
+    bid = condition.get("broadcaster_user_id")
+    metrics.EVENTSUB_REVOCATIONS.labels(reason).inc()
+    if isinstance(sub.get("id"), str):
+        tx.execute(sql.subscriptions.upsert, {
+            "id": sub["id"], "broadcaster_id": bid, "type": str(sub.get("type") or ""),
+            "version": str(sub.get("version") or "1"), "status": reason,
+            "resubscribe": int(reason in RESUBSCRIBE_REASONS), "now": time.time()})
+    if isinstance(bid, str) and repo.broadcaster_exists(tx, bid):
+        if reason in RECONSENT_REASONS:
+            repo.set_needs_reconsent(tx, bid, True)
+        tx.emit(admin_event(bid, "subscription.revoked", {
+            "id": sub.get("id"), "type": sub.get("type"), "reason": reason,
+            "resubscribe": reason in RESUBSCRIBE_REASONS, "needs_reconsent": reason in RECONSENT_REASONS}))
+    return f"revoked: {reason}"
+
+
+def process_row(tx: Tx, row: dict[str, Any]) -> str:
+    """One stored delivery, processed and marked in the caller's transaction. Returns the outcome."""
+    doc = orjson.loads(row["payload"])
+    if row["message_type"] == "revocation":
+        outcome = _revocation(tx, doc)
+    else:
+        norm = normalise(row["subscription_type"], doc)
+        if norm is None:
+            outcome = "ignored: unhandled type"
+        elif not repo.broadcaster_exists(tx, norm.broadcaster_id):
+            outcome = "ignored: unknown broadcaster"
+        else:
+            result = execute(tx, norm.broadcaster_id, norm.command, norm.payload, source="twitch",
+                             idempotency_key=norm.idempotency_key)
+            if isinstance(result, CommandError):
+                outcome = f"error: {result.code}"
+            elif result.get("replayed"):
+                outcome = "duplicate: already processed"
+            else:
+                outcome = result["result"] + (f": {result['reason']}" if result.get("reason") else "")
+    _mark(tx, row["id"], outcome)
+    return outcome
+
+
+def _pending(tx: Tx, after: int) -> list[dict[str, Any]]:
+    return [dict(r) for r in tx.all(sql.events.pending_raw, {"after": after, "limit": 256})]
+
+
+def _mark_failed(tx: Tx, row_id: int, error: str) -> None:
+    _mark(tx, row_id, f"error: {error}")
+
+
+class Processor:
+    def __init__(self, db: Database, tap: Tap):
+        self.db = db
+        self.tap = tap
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self.processed = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def drain(self) -> None:
+        """Wait until every stored delivery has been processed (tests, shutdown)."""
+        while True:
+            self._idle.clear()
+            self._wake.set()
+            await self._idle.wait()
+            pending = await self.db.read(lambda tx: tx.value(sql.events.count_pending))
+            if not pending:
+                return
+
+    async def _process(self, row: dict[str, Any]) -> None:
+        started = time.perf_counter()
+        sub_type = row["subscription_type"]
+        try:
+            outcome = await self.db.write(process_row, row)
+            ok = not outcome.startswith("error")
+        except DatabaseClosed:
+            raise
+        except Exception as exc:  # a bug must not wedge the queue: record it and move on
+            log.exception("processing a stored delivery failed", extra={"event_raw_id": row["id"]})
+            outcome = f"error: {type(exc).__name__}"
+            ok = False
+            await self.db.write(_mark_failed, row["id"], type(exc).__name__)
+        self.processed += 1
+        metrics.EVENTSUB_PROCESSED.labels(sub_type, outcome.split(":")[0]).inc()
+        self.tap.record("process", sub_type, row["broadcaster_id"], row["message_id"], ok=ok,
+                        ms=(time.perf_counter() - started) * 1000, outcome=outcome)
+
+    async def run(self) -> None:
+        after = 0
+        while True:
+            self._wake.clear()
+            rows = await self.db.read(_pending, after)
+            if not rows:
+                if after:
+                    after = 0  # one more pass from the start: catches rows of failed transactions
+                    continue
+                self._idle.set()
+                await self._wake.wait()
+                continue
+            for i in range(0, len(rows), CHUNK):
+                chunk = rows[i:i + CHUNK]
+                await asyncio.gather(*(self._process(r) for r in chunk))
+                after = chunk[-1]["id"]

@@ -1,0 +1,143 @@
+"""GET /overlay/sse and /admin/sse: auth at connect, replay or snapshot, then live events (SPEC §6)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import weakref
+from typing import Any
+
+from aiohttp import web
+
+from twi_overlay import keys, metrics, repo
+from twi_overlay.auth import bearer, decode_token
+from twi_overlay.db import Tx
+from twi_overlay.domain.commands import snapshot
+from twi_overlay.errors import ApiError
+from twi_overlay.hub import Client, frame
+
+log = logging.getLogger(__name__)
+RETRY_MS = 2000
+STREAMS = web.AppKey("sse_streams", weakref.WeakSet)  # type: ignore[type-arg]
+SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+               "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+
+
+async def open_stream(request: web.Request) -> web.StreamResponse:
+    response = web.StreamResponse(status=200, headers=SSE_HEADERS)
+    await response.prepare(request)
+    request.app[STREAMS].add(response)
+    return response
+
+
+async def _write(response: web.StreamResponse, data: bytes) -> bool:
+    try:
+        await response.write(data)
+        return True
+    except (ConnectionResetError, ConnectionError, RuntimeError):
+        return False
+
+
+def _snapshot_job(tx: Tx, broadcaster_id: str, aud: str, hub: Any, out: dict[str, Any]) -> dict[str, Any]:
+    state = snapshot(tx, broadcaster_id, aud)
+    # Runs after the COMMIT of this batch, once the events of the jobs before this one are published:
+    # the snapshot and this seq describe the same moment.
+    tx.after_commit.append(lambda: out.__setitem__("seq", hub.latest_seq(broadcaster_id)))
+    return state
+
+
+async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
+    app = request.app
+    settings = app[keys.SETTINGS]
+    hub = app[keys.HUB]
+    db = app[keys.DB]
+    token = request.query.get("token") or bearer(request)
+    if not token:
+        raise ApiError(401, "unauthorized", "token required (?token= or Authorization: Bearer)")
+    claims = decode_token(settings.sse_token_signing_key, token, aud)
+    broadcaster_id = str(claims["sub"])
+    if not await db.read(repo.broadcaster_exists, broadcaster_id):
+        raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
+
+    client = hub.subscribe(broadcaster_id, aud)  # live first, so nothing falls between replay and live
+    try:
+        response = await open_stream(request)
+        if not await _write(response, b"retry: %d\n\n" % RETRY_MS):
+            return response
+        last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
+        replay = None
+        if last_id:
+            seen = hub.parse_id(broadcaster_id, last_id)
+            replay = hub.replay(broadcaster_id, aud, seen) if seen is not None else None
+            if replay is None:
+                metrics.SSE_RING_MISS.inc()
+        if replay is None:
+            out: dict[str, Any] = {}
+            state = await db.write(_snapshot_job, broadcaster_id, aud, hub, out)
+            sent = out["seq"]
+            if not await _write(response, frame(hub.event_id(sent), "state.replace", state)):
+                return response
+        else:
+            sent = seen or 0
+            for seq, data in replay:
+                if not await _write(response, data):
+                    return response
+                sent = seq
+        app[keys.TAP].record("sse", "connect", broadcaster_id, None, ok=True, aud=aud,
+                             replayed=len(replay) if replay is not None else None)
+        await _pump(response, client, sent)
+        return response
+    finally:
+        hub.unsubscribe(client)
+
+
+async def _pump(response: web.StreamResponse, client: Client, sent: int) -> None:
+    while True:
+        while client.pending:
+            batch = []
+            while client.pending:
+                seq, data = client.pending.popleft()
+                if seq == 0 or seq > sent:
+                    batch.append(data)
+                    sent = max(sent, seq)
+            if batch and not await _write(response, b"".join(batch)):
+                return
+        if client.dropped or client.closed:
+            return
+        client.wake.clear()
+        await client.wake.wait()
+
+
+async def overlay_sse(request: web.Request) -> web.StreamResponse:
+    return await sse_handler(request, "overlay")
+
+
+async def admin_sse(request: web.Request) -> web.StreamResponse:
+    return await sse_handler(request, "admin")
+
+
+async def heartbeat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    """One shared ticker for every stream's `:heartbeat` (not a timer per client)."""
+    interval = app[keys.SETTINGS].sse_heartbeat_secs
+
+    async def tick() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            app[keys.HUB].heartbeat()
+            for listener in tuple(app[keys.TAP].listeners):
+                listener.pending.append(b":heartbeat\n\n")
+                listener.wake.set()
+
+    task = asyncio.create_task(tick(), name="sse-heartbeat")
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+async def close_streams(app: web.Application) -> None:
+    """on_shutdown: end every open stream now, so a restart takes seconds, not aiohttp's 60 s."""
+    app[keys.HUB].close_all()
+    app[keys.TAP].close_all()
