@@ -60,9 +60,13 @@ class MaskingFilter(logging.Filter):
             if attr in _STD_ATTRS:
                 continue
             setattr(record, attr, mask_value(value, attr))
-        if record.exc_info and not record.exc_text:
-            record.exc_text = mask_text(logging.Formatter().formatException(record.exc_info))
+        if record.exc_info:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
             record.exc_info = None
+        if record.exc_text:
+            record.exc_text = mask_text(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask_text(record.stack_info)
         return True
 
 

@@ -1,0 +1,133 @@
+"""Test helpers: twitch-cli-shaped EventSub deliveries, tokens, a real server in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from twi_overlay.eventsub import REDEMPTION_ADD, sign
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "test-webhook-secret-0123456789abcdef"
+SIGNING_KEY = "test-signing-key-0123456789abcdef0123456789"
+BROADCASTER = "1337"
+
+
+def rfc3339_nano(ts: float | None = None) -> str:
+    """twitch-cli's timestamp: RFC3339Nano, 9 fractional digits here."""
+    ts = time.time() if ts is None else ts
+    dt = datetime.fromtimestamp(ts, UTC)
+    return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{int((ts % 1) * 1e9):09d}Z"
+
+
+def redemption_body(broadcaster_id: str = BROADCASTER, reward_id: str = "reward-queue", user_id: str = "9001",
+                    user_name: str = "Cooler_User", user_input: str = "pogchamp", redemption_id: str | None = None,
+                    status: str = "unfulfilled", sub_type: str = REDEMPTION_ADD) -> dict[str, Any]:
+    """Shaped exactly like twitch-cli's redemption template (TWITCH.md §5.2)."""
+    ts = rfc3339_nano()
+    return {
+        "subscription": {"id": str(uuid.uuid4()), "status": "enabled", "type": sub_type, "version": "1",
+                         "condition": {"broadcaster_user_id": broadcaster_id},
+                         "transport": {"method": "webhook", "callback": "null"}, "created_at": ts, "cost": 0},
+        "event": {"id": redemption_id or str(uuid.uuid4()), "broadcaster_user_id": broadcaster_id,
+                  "broadcaster_user_login": "cool_user", "broadcaster_user_name": "cool_user",
+                  "user_id": user_id, "user_login": user_name.lower(), "user_name": user_name,
+                  "user_input": user_input, "status": status,
+                  "reward": {"id": reward_id, "title": "Test Reward from CLI", "cost": 150,
+                             "prompt": "Redeem Your Test Reward from CLI"},
+                  "redeemed_at": ts},
+    }
+
+
+def delivery(body: dict[str, Any] | bytes, message_type: str = "notification", secret: str = SECRET,
+             message_id: str | None = None, timestamp: str | None = None,
+             sub_type: str | None = None) -> tuple[dict[str, str], bytes]:
+    """Headers and raw body as twitch-cli's ForwardEvent sends them (signed)."""
+    # Go's json.Marshal output is compact: the same as json.dumps with these separators.
+    raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
+    if sub_type is None:
+        sub_type = body["subscription"]["type"] if isinstance(body, dict) else REDEMPTION_ADD
+    message_id = message_id or str(uuid.uuid4())
+    timestamp = timestamp or rfc3339_nano()
+    headers = {
+        "Content-Type": "application/json",
+        "Twitch-Eventsub-Message-Retry": "0",
+        "Twitch-Eventsub-Message-Id": message_id,
+        "Twitch-Eventsub-Subscription-Type": sub_type,
+        "Twitch-Eventsub-Subscription-Version": "1",
+        "Twitch-Eventsub-Message-Type": message_type,
+        "Twitch-Eventsub-Message-Timestamp": timestamp,
+        "Twitch-Eventsub-Message-Signature": sign(secret, message_id, timestamp, raw),
+    }
+    return headers, raw
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def server_env(db_path: Path, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWITCH_", "APP_", "SSE_", "WEBHOOK_"))}
+    env.update({"APP_ENV": "development", "DATABASE_URL": f"sqlite://{db_path}", "PORT": str(port),
+                "HOST": "127.0.0.1", "WEBHOOK_SECRET": SECRET, "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
+                "LOG_LEVEL": "warning"})
+    env.update(extra)
+    return env
+
+
+class ServerProcess:
+    """`python -m twi_overlay serve` as a real process on a loopback port."""
+
+    def __init__(self, db_path: Path, port: int | None = None, **env: str):
+        self.port = port or free_port()
+        self.env = server_env(db_path, self.port, **env)
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> ServerProcess:
+        self.proc = subprocess.Popen([sys.executable, "-m", "twi_overlay", "serve"], env=self.env, cwd=ROOT,
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {out}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("server did not start listening")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def terminate(self, timeout: float = 10.0) -> float:
+        assert self.proc is not None
+        started = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout)
+        return time.monotonic() - started
+
+    def output(self) -> str:
+        if self.proc is None or self.proc.stdout is None:
+            return ""
+        return self.proc.stdout.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()

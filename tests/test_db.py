@@ -1,0 +1,122 @@
+"""Migrations, PRAGMAs on every connection, and the batching single writer."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from twi_overlay.db import Database, connect_sync
+from twi_overlay.migrate import migrate
+from twi_overlay.sqlfiles import load_sql, parse_queries
+
+TABLES = {"broadcasters", "settings", "rewards", "queue_entries", "counters", "event_raw", "command_log",
+          "helix_jobs", "eventsub_subscriptions", "overlay_keys", "sessions"}
+
+
+def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) -> None:
+    path = str(tmp_path / "sub" / "app.db")
+    assert migrate(path) == ["0001.initial"]
+    assert migrate(path) == []
+    conn = sqlite3.connect(path)
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    assert TABLES <= names
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # persistent, set before yoyo
+    conn.close()
+
+
+def _pragmas(conn: sqlite3.Connection) -> tuple[Any, ...]:
+    return tuple(conn.execute(f"PRAGMA {p}").fetchone()[0]
+                 for p in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout"))
+
+
+async def test_pragmas_on_every_connection(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.db")
+    migrate(path)
+    expected = (1, "wal", 1, 5000)  # synchronous=NORMAL is 1
+    assert _pragmas(connect_sync(path)) == expected
+    db = Database(path)
+    await db.open()
+    try:
+        assert await db.read(lambda tx: _pragmas(tx.conn)) == expected
+        assert await db.write(lambda tx: _pragmas(tx.conn)) == expected
+    finally:
+        await db.close()
+
+
+async def test_a_failing_job_rolls_back_alone(db: Database) -> None:
+    def insert(tx: Any, bid: str) -> None:
+        tx.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
+                   "VALUES (?, 'l', 'd', 0, 0)", (bid,))
+
+    def insert_then_fail(tx: Any) -> None:
+        insert(tx, "doomed")
+        raise ValueError("boom")
+
+    results = await asyncio.gather(db.write(insert, "a"), db.write(insert_then_fail), db.write(insert, "b"),
+                                   return_exceptions=True)
+    assert results[0] is None and isinstance(results[1], ValueError) and results[2] is None
+    ids = await db.read(lambda tx: [r[0] for r in tx.all("SELECT id FROM broadcasters ORDER BY id")])
+    assert ids == ["a", "b"]
+
+
+async def test_concurrent_writes_are_batched_and_all_commit(db: Database) -> None:
+    def insert(tx: Any, i: int) -> int:
+        tx.execute("INSERT INTO counters (broadcaster_id, name, value, updated_at) VALUES ('x', ?, ?, 0)",
+                   (f"c{i}", i))
+        return i
+
+    await db.write(lambda tx: tx.execute("INSERT INTO broadcasters VALUES ('x','l','d',0,0,NULL,NULL,NULL,'',0,0)"))
+    batches_before = db.batches
+    results = await asyncio.gather(*(db.write(insert, i) for i in range(500)))
+    assert results == list(range(500))
+    assert db.batches - batches_before < 50  # many jobs per COMMIT
+    assert await db.read(lambda tx: tx.value("SELECT count(*) FROM counters")) == 500
+
+
+async def test_reads_do_not_wait_for_a_write_transaction(db: Database) -> None:
+    import threading
+
+    release = threading.Event()
+
+    def slow_write(tx: Any) -> None:
+        tx.execute("INSERT INTO broadcasters VALUES ('slow','l','d',0,0,NULL,NULL,NULL,'',0,0)")
+        release.wait(5)
+
+    pending = asyncio.ensure_future(db.write(slow_write))
+    await asyncio.sleep(0.05)
+    # The writer holds an open write transaction; a read still answers (and does not see it yet).
+    assert await asyncio.wait_for(db.read(lambda tx: tx.value("SELECT count(*) FROM broadcasters")), 2) == 0
+    release.set()
+    await pending
+    assert await db.read(lambda tx: tx.value("SELECT count(*) FROM broadcasters")) == 1
+
+
+def test_sql_loader() -> None:
+    q = parse_queries("-- name: a\n-- a comment\nSELECT 1;\n\n-- name: b\nSELECT :x\n")
+    assert q == {"a": "SELECT 1", "b": "SELECT :x"}
+    with pytest.raises(ValueError, match="defined twice"):
+        parse_queries("-- name: a\nSELECT 1;\n-- name: a\nSELECT 2;")
+    with pytest.raises(ValueError, match="empty"):
+        parse_queries("-- name: a\n-- nothing\n")
+    every = load_sql()
+    assert every.queue.insert.startswith("INSERT INTO queue_entries")
+
+
+def test_every_named_query_compiles(tmp_path: Path) -> None:
+    path = str(tmp_path / "app.db")
+    migrate(path)
+    conn = connect_sync(path)
+    every = load_sql()
+    for group in vars(every).values():
+        for name, text in vars(group).items():
+            conn.execute("EXPLAIN " + text, {k: None for k in _params(text)}), name
+
+
+def _params(text: str) -> set[str]:
+    import re
+
+    return set(re.findall(r"(?<!:):([A-Za-z_]\w*)", text))

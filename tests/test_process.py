@@ -1,0 +1,108 @@
+"""The real process: SIGTERM with open streams, and the README quick start on a fresh clone."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, free_port
+from twi_overlay.auth import mint_token
+from twi_overlay.migrate import migrate
+
+pytestmark = pytest.mark.slow
+
+
+def seed(db_path: Path) -> None:
+    migrate(str(db_path))
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
+                 "VALUES (?, 'cool_user', 'Cool_User', 0, 0)", (BROADCASTER,))
+    conn.commit()
+    conn.close()
+
+
+async def test_sigterm_with_100_open_streams_exits_within_2_seconds(tmp_path: Path) -> None:
+    db_path = tmp_path / "app.db"
+    seed(db_path)
+    server = ServerProcess(db_path).start()
+    token, _ = mint_token(SIGNING_KEY, "overlay", BROADCASTER, 300)
+    try:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+            responses = []
+            for _ in range(100):
+                r = await session.get(f"{server.url}/overlay/sse?token={token}")
+                assert r.status == 200
+                responses.append(r)
+            # Every stream has delivered its first frame: they are all really open.
+            for r in responses:
+                assert (await r.content.readuntil(b"\n\n")).startswith(b"retry:")
+            started = time.monotonic()
+            server.proc.send_signal(signal.SIGTERM)  # type: ignore[union-attr]
+            ends = await asyncio.gather(*(r.content.read() for r in responses), return_exceptions=True)
+            assert len(ends) == 100
+            await asyncio.to_thread(server.proc.wait, 10)  # type: ignore[union-attr]
+            elapsed = time.monotonic() - started
+        assert server.proc.returncode == 0  # type: ignore[union-attr]
+        assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
+    finally:
+        server.stop()
+
+
+def _quickstart_commands() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    block = re.search(r"<!-- quickstart -->\s*```(?:sh|bash)?\n(.*?)```", readme, re.S)
+    assert block, "README has no quick start block"
+    return [ln.split("#")[0].strip() for ln in block.group(1).splitlines() if ln.split("#")[0].strip()]
+
+
+@pytest.mark.skipif(os.environ.get("TWI_QUICKSTART_INNER") == "1", reason="already inside the quick start test")
+def test_readme_quickstart_on_a_fresh_clone(tmp_path: Path) -> None:
+    commands = _quickstart_commands()
+    assert len(commands) == 2, commands
+    run_cmd, test_cmd = commands
+    scratch = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(ROOT), str(scratch)], check=True, timeout=120)
+    port = free_port()
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("APP_", "DATABASE_", "WEBHOOK_", "SSE_", "TWITCH_", "VIRTUAL_ENV"))}
+    env.update({"PORT": str(port), "TWI_QUICKSTART_INNER": "1"})
+    proc = subprocess.Popen(run_cmd, shell=True, cwd=scratch, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 300
+        lines: list[str] = []
+        assert proc.stdout is not None
+        while time.monotonic() < deadline:
+            line = proc.stdout.readline().decode()
+            if not line:
+                break
+            lines.append(line)
+            if "admin page:" in line:
+                break
+        out = "".join(lines)
+        assert "listening on" in out, out
+        assert "/admin/" in out and "/overlay/" in out
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as r:  # noqa: S310
+            assert r.status == 200
+        assert (scratch / "data" / "app.db").exists()
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(15)
+    # The test command, on the same clone (a small subset: the whole suite is what we are running now).
+    result = subprocess.run(test_cmd + " PYTEST_ARGS='tests/test_config.py tests/test_logs.py'", shell=True,
+                            cwd=scratch, env=env, capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
+    shutil.rmtree(scratch / ".venv", ignore_errors=True)
