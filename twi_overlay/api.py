@@ -124,7 +124,16 @@ async def get_history(request: web.Request) -> web.Response:
     return json_response({"data": await request.app[keys.DB].read(repo.history, who.broadcaster_id, 50)})
 
 
+async def get_session(request: web.Request) -> web.Response:
+    """Who the admin page is signed in as, and the CSRF token its writes must send."""
+    who = await admin_principal(request)
+    b = await request.app[keys.DB].read(repo.broadcaster, who.broadcaster_id)
+    return json_response({"broadcaster_id": who.broadcaster_id, "broadcaster": b, "via": who.via,
+                          "csrf_token": who.csrf_token, "development": request.app[keys.SETTINGS].development})
+
+
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/session", get_session)
     app.router.add_get("/api/state", get_state)
     app.router.add_post("/api/commands", post_command)
     app.router.add_get("/api/commands", list_commands)
