@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import add_broadcaster, admin_headers
-from twi_overlay import keys, metrics
+from twi_overlay import metrics
 from twi_overlay.db import Database
 from twi_overlay.jobs import maintenance
 

@@ -10,7 +10,9 @@ from typing import Any
 
 import orjson
 import pytest
-from hypothesis import HealthCheck, given, settings as hsettings, strategies as st
+from hypothesis import HealthCheck, given
+from hypothesis import settings as hsettings
+from hypothesis import strategies as st
 
 from tests.conftest import admin_headers
 from tests.helpers import BROADCASTER, SECRET, delivery, redemption_body, rfc3339_nano
