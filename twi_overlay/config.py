@@ -148,6 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ring = int(number("SSE_RING_MAX", 1000, 1, 1_000_000, int))
     ttl_interval = number("TTL_INTERVAL_SECS", 600.0, 0.05, 86400)
     token_ttl = int(number("SSE_TOKEN_TTL_SECS", 300, 10, 86400, int))
+    client_buffer = int(number("SSE_CLIENT_BUFFER", 256, 1, 100_000, int))
 
     client_id = get("TWITCH_CLIENT_ID")
     client_secret = get("TWITCH_CLIENT_SECRET")
@@ -209,6 +210,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sse_heartbeat_secs=heartbeat,
         sse_ring_max=ring,
         sse_token_ttl_secs=token_ttl,
+        sse_client_buffer=client_buffer,
         ttl_interval_secs=ttl_interval,
         warnings=tuple(warnings),
     )
