@@ -7,7 +7,6 @@ import asyncio
 import random
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.conftest import add_broadcaster, admin_headers
