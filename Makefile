@@ -28,8 +28,10 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check twi_overlay tests bench
 
 bench: $(STAMP)
+	bash scripts/bench-deps.sh
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/commands.py
+	$(BIN)/python bench/sse.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -1,7 +1,7 @@
 -- event_raw: every accepted EventSub delivery (persist, then ACK).
 
 -- name: existing_message_ids
-SELECT message_id FROM event_raw WHERE message_id IN (SELECT value FROM json_each(:ids));
+SELECT message_id FROM event_raw WHERE message_id IN (SELECT value FROM json_each(:keys));
 
 -- name: insert_raw
 INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload, received_at)

@@ -94,15 +94,17 @@ class ServerProcess:
         self.env = server_env(db_path, self.port, **env)
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"
+        # Output goes to a file, never a pipe nobody drains (a full pipe would freeze the server).
+        self.log_path = Path(db_path).with_name(f"server-{self.port}.log")
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
-        self.proc = subprocess.Popen([sys.executable, "-m", "twi_overlay", "serve"], env=self.env, cwd=ROOT,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen([sys.executable, "-m", "twi_overlay", "serve"], env=self.env, cwd=ROOT,
+                                         stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                out = self.proc.stdout.read().decode() if self.proc.stdout else ""
-                raise RuntimeError(f"server exited with {self.proc.returncode}: {out}")
+                raise RuntimeError(f"server exited with {self.proc.returncode}: {self.output()}")
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
                     return self
@@ -123,9 +125,10 @@ class ServerProcess:
         return time.monotonic() - started
 
     def output(self) -> str:
-        if self.proc is None or self.proc.stdout is None:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
             return ""
-        return self.proc.stdout.read().decode(errors="replace")
 
     def stop(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -19,7 +19,7 @@ TABLES = {"broadcasters", "settings", "rewards", "queue_entries", "counters", "e
 
 def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) -> None:
     path = str(tmp_path / "sub" / "app.db")
-    assert migrate(path) == ["0001.initial"]
+    assert migrate(path) == ["0001.initial", "0002.event-raw-lean-indexes"]
     assert migrate(path) == []
     conn = sqlite3.connect(path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

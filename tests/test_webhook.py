@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import uuid
@@ -136,6 +137,18 @@ async def test_duplicate_message_id_is_acknowledged_and_not_processed_again(clie
     assert (await client.post("/eventsub/webhook", data=raw2, headers=headers2)).status == 204
     await client.app[keys.PROCESSOR].drain()
     assert counter(metrics.EVENTSUB_DUPLICATE) == dup_before + 1
+    assert await raw_count(client) == 1
+    assert (await state(client))["counters"] == {"hugs": 1}
+
+
+async def test_concurrent_copies_of_one_delivery_store_it_once(client: Any) -> None:
+    """Copies arriving together land in the same write batch: exactly one is stored, all get a 2xx."""
+    await bind(client, binding="counter:hugs")
+    headers, raw = delivery(redemption_body())
+    responses = await asyncio.gather(*(client.post("/eventsub/webhook", data=raw, headers=headers)
+                                       for _ in range(8)))
+    assert [r.status for r in responses] == [204] * 8
+    await client.app[keys.PROCESSOR].drain()
     assert await raw_count(client) == 1
     assert (await state(client))["counters"] == {"hugs": 1}
 

@@ -16,7 +16,7 @@ from twi_overlay.db import Database
 from twi_overlay.health import CLOCK, ClockSkew, healthz
 from twi_overlay.hub import Hub
 from twi_overlay.jobs import ttl_ctx
-from twi_overlay.middlewares import error_middleware, security_headers
+from twi_overlay.middlewares import edge_middleware
 from twi_overlay.migrate import migrate
 from twi_overlay.pipeline import Processor
 from twi_overlay.ratelimit import RateLimiter
@@ -57,7 +57,7 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
 
 
 def create_app(settings: Settings) -> web.Application:
-    app = web.Application(middlewares=[error_middleware, security_headers], client_max_size=512 * 1024)
+    app = web.Application(middlewares=[edge_middleware], client_max_size=512 * 1024)
     app[keys.SETTINGS] = settings
     app[keys.HUB] = Hub(settings.sse_ring_max, settings.sse_client_buffer)
     app[keys.TAP] = Tap()

@@ -1,4 +1,6 @@
-"""Edge middleware: every error leaves as the one JSON shape, never a traceback."""
+"""Edge middleware: every error leaves as the one JSON shape, never a traceback; basic security headers.
+
+One middleware rather than two: it wraps every request, the webhook's ACK path included."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 @web.middleware
-async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         response = await handler(request)
     except ApiError as exc:
@@ -38,12 +40,6 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(500, "internal_error", "internal server error")
     if response.status >= 400:
         metrics.HTTP_ERRORS.labels(str(response.status)).inc()
-    return response
-
-
-@web.middleware
-async def security_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
-    response = await handler(request)
     if not response.prepared:
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")

@@ -23,7 +23,13 @@ from twi_overlay.sqlfiles import sql
 from twi_overlay.tap import Tap
 
 log = logging.getLogger(__name__)
-CHUNK = 8  # deliveries handed to the writer at once: small, so ACK writes never queue behind much
+# While webhook deliveries are arriving, processing works in small chunks and rests as long as each
+# chunk took (at most half the CPU): the database thread's Python work holds the GIL, and every
+# millisecond it holds it is a millisecond a webhook ACK can wait. When deliveries stop, it runs flat out.
+CHUNK_BUSY = 2
+CHUNK_IDLE = 32
+BUSY_WINDOW_SECS = 0.25
+YIELD_SECS = 0.05  # before each chunk, wait up to this long for the writer to have no ACK writes queued
 
 
 def _mark(tx: Tx, row_id: int, outcome: str) -> None:
@@ -89,9 +95,18 @@ class Processor:
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
         self.processed = 0
+        self.last_ingress = 0.0
 
     def wake(self) -> None:
         self._wake.set()
+
+    def ingress(self) -> None:
+        """A delivery was just acknowledged: wake up, and be gentle while more keep coming."""
+        self.last_ingress = time.monotonic()
+        self._wake.set()
+
+    def _busy(self) -> bool:
+        return time.monotonic() - self.last_ingress < BUSY_WINDOW_SECS
 
     async def drain(self) -> None:
         """Wait until every stored delivery has been processed (tests, shutdown)."""
@@ -133,7 +148,14 @@ class Processor:
                 self._idle.set()
                 await self._wake.wait()
                 continue
-            for i in range(0, len(rows), CHUNK):
-                chunk = rows[i:i + CHUNK]
+            i = 0
+            while i < len(rows):
+                busy = self._busy()
+                chunk = rows[i:i + (CHUNK_BUSY if busy else CHUNK_IDLE)]
+                i += len(chunk)
+                await self.db.wait_idle(YIELD_SECS)
+                started = time.monotonic()
                 await asyncio.gather(*(self._process(r) for r in chunk))
                 after = chunk[-1]["id"]
+                if busy:
+                    await asyncio.sleep(time.monotonic() - started)

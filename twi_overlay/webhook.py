@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 
@@ -9,7 +10,7 @@ import orjson
 from aiohttp import web
 
 from twi_overlay import keys, metrics
-from twi_overlay.db import Tx
+from twi_overlay.db import UniqueInsert
 from twi_overlay.errors import error_response
 from twi_overlay.eventsub import broadcaster_of, parse_timestamp, signature_ok, timestamp_fresh
 from twi_overlay.health import CLOCK
@@ -25,13 +26,18 @@ H_SUBTYPE = "Twitch-Eventsub-Subscription-Type"
 MESSAGE_TYPES = ("notification", "webhook_callback_verification", "revocation")
 
 
+STORE_DELIVERY = UniqueInsert(sql.events.insert_raw, sql.events.existing_message_ids, "message_id")
+
+
 class TooLarge(Exception):
     pass
 
 
 async def _read_body(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY:
-        raise TooLarge
+    if request.content_length is not None:
+        if request.content_length > MAX_BODY:
+            raise TooLarge
+        return await request.content.readexactly(request.content_length)
     chunks = []
     size = 0
     async for chunk in request.content.iter_any():
@@ -40,11 +46,6 @@ async def _read_body(request: web.Request) -> bytes:
             raise TooLarge
         chunks.append(chunk)
     return b"".join(chunks)
-
-
-def _store(tx: Tx, row: dict[str, object]) -> bool:
-    """One write: the raw delivery keyed by message id. False when the id was already stored."""
-    return tx.execute(sql.events.insert_raw, row).rowcount == 1
 
 
 async def eventsub_webhook(request: web.Request) -> web.StreamResponse:
@@ -68,6 +69,8 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
         body = await _read_body(request)
     except TooLarge:
         return _refuse(413, "payload_too_large", f"webhook bodies are limited to {MAX_BODY} bytes")
+    except asyncio.IncompleteReadError:
+        return _refuse(400, "malformed_body", "body shorter than its Content-Length")
     headers = request.headers
     message_id = headers.get(H_ID, "")
     timestamp = headers.get(H_TS, "")
@@ -114,7 +117,7 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
         return _refuse(400, "malformed_body", "notification without an event object")
 
     broadcaster_id = broadcaster_of(doc)
-    stored = await app[keys.DB].write(_store, {
+    stored = await app[keys.DB].insert_unique(STORE_DELIVERY, {
         "message_id": message_id, "message_type": message_type, "subscription_type": sub_type or "",
         "broadcaster_id": broadcaster_id, "payload": body, "received_at": time.time()})
     ms = (time.perf_counter() - started) * 1000
@@ -124,5 +127,5 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
         return web.Response(status=204)
     metrics.EVENTSUB_INGRESS.labels(sub_type if message_type == "notification" else "revocation").inc()
     tap.record("ingress", sub_type, broadcaster_id, message_id, ok=True, ms=ms)
-    app[keys.PROCESSOR].wake()
+    app[keys.PROCESSOR].ingress()
     return web.Response(status=204)

@@ -1,0 +1,103 @@
+"""Shared bench helpers: servers as real processes, seeded databases, percentiles, process stats."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sqlite3
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.helpers import BROADCASTER, SIGNING_KEY, ServerProcess, free_port  # noqa: E402
+from twi_overlay.migrate import migrate  # noqa: E402
+
+__all__ = ["BROADCASTER", "SIGNING_KEY", "ServerProcess", "free_port", "seed", "pct", "machine", "BareServer",
+           "cpu_seconds", "rss_bytes", "median"]
+
+
+def seed(db_path: Path, bindings: dict[str, str] | None = None) -> None:
+    migrate(str(db_path))
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
+                 "VALUES (?, 'cool_user', 'Cool_User', 0, 0)", (BROADCASTER,))
+    doc = {"queue": {"open": True, "max_length": 1000, "per_user_limit": 100}, "rewards": bindings or {},
+           "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True}}
+    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
+                 (BROADCASTER, orjson.dumps(doc).decode()))
+    conn.commit()
+    conn.close()
+
+
+def pct(values: list[float], p: float) -> float:
+    if not values:
+        return float("nan")
+    s = sorted(values)
+    k = min(len(s) - 1, max(0, round(p / 100 * (len(s) - 1))))
+    return s[k]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def machine() -> str:
+    cpu = "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, {platform.system()}"
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+class BareServer:
+    """A bench-only aiohttp server (bench/bare_servers.py) as a real process."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> BareServer:
+        import socket
+        import time
+
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_servers.py"), self.kind,
+                                      str(self.port)], cwd=ROOT)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return self
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("bare server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)

@@ -1,0 +1,187 @@
+"""Webhook ACK: throughput (wrk, signed deliveries) and open-loop latency at 200 req/s, ours next to a
+bare aiohttp handler that answers 204 (the ceiling for this stack), in the same run.
+
+    python bench/webhook.py [--seconds 4] [--rounds 3]
+
+Each delivery is a twitch-cli-shaped redemption with its own message id, signed with the server's
+secret; ours stores every one in SQLite before its 204. Needs `wrk` (scripts/bench-deps.sh).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+from common import BareServer, ServerProcess, machine, median, pct, seed  # isort: skip
+from tests.helpers import delivery, redemption_body  # noqa: E402
+
+LUA = r"""
+local reqs = {}
+local n = 0
+local i = 0
+local wrapped = 0
+local counter = 0
+local threads = {}
+function setup(thread)
+  counter = counter + 1
+  thread:set("tid", counter)
+  table.insert(threads, thread)
+end
+function init(args)
+  local f = assert(io.open(args[1] .. "/reqs-" .. tid .. ".bin", "rb"))
+  n = tonumber(f:read("*l"))
+  for k = 1, n do
+    local len = tonumber(f:read("*l"))
+    reqs[k] = f:read(len)
+  end
+  f:close()
+end
+function request()
+  i = i + 1
+  if i > n then i = 1; wrapped = wrapped + 1 end
+  return reqs[i]
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT %d %f %d\n", summary.requests, summary.duration / 1e6, summary.errors.status))
+end
+"""
+
+
+def write_requests(folder: Path, port: int, threads: int, per_thread: int) -> None:
+    for t in range(1, threads + 1):
+        with open(folder / f"reqs-{t}.bin", "wb") as fh:
+            fh.write(b"%d\n" % per_thread)
+            for i in range(per_thread):
+                headers, raw = delivery(redemption_body(reward_id="reward-hit", user_id=f"{t}-{i}"))
+                head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+                req = (f"POST /eventsub/webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+                       f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
+                fh.write(b"%d\n" % len(req))
+                fh.write(req)
+
+
+def run_wrk(url: str, folder: Path, seconds: float, threads: int = 2, conns: int = 64) -> tuple[float, int]:
+    script = folder / "signed.lua"
+    script.write_text(LUA)
+    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{round(seconds)}s", "-s", str(script),
+                          url + "/eventsub/webhook", "--", str(folder)], capture_output=True, text=True)
+    if out.returncode:
+        raise SystemExit(f"wrk failed: {out.stdout}{out.stderr}")
+    line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
+    _, requests, duration, bad = line.split()
+    return int(requests) / float(duration), int(bad)
+
+
+async def open_loop(url: str, rate: float, seconds: float) -> list[float]:
+    """Requests scheduled at a fixed rate whatever the answers; latency from the scheduled time."""
+    n = int(rate * seconds)
+    bodies = [delivery(redemption_body(reward_id="reward-hit", user_id=f"ol-{i}-{time.time_ns()}"))
+              for i in range(n)]
+    latencies: list[float] = []
+    conn = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=conn) as session:
+        # warm the pool
+        await asyncio.gather(*(session.get(url + "/healthz") for _ in range(8)))
+
+        async def one(i: int, at: float) -> None:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            headers, raw = bodies[i]
+            async with session.post(url + "/eventsub/webhook", data=raw, headers=headers) as r:
+                await r.read()
+                if r.status not in (200, 204):
+                    raise RuntimeError(f"status {r.status}")
+            latencies.append(time.perf_counter() - at)
+
+        start = time.perf_counter() + 0.1
+        await asyncio.gather(*(one(i, start + i / rate) for i in range(n)))
+    return latencies
+
+
+def backlog(db_path: Path, n: int) -> None:
+    """n stored-but-unprocessed redemptions: the server processes them right after it starts."""
+    conn = sqlite3.connect(db_path)
+    rows = []
+    for i in range(n):
+        body = redemption_body(reward_id="reward-hit", user_id=f"b{i}")
+        rows.append((f"backlog-{i}", "notification", body["subscription"]["type"], "1337",
+                     json.dumps(body).encode(), time.time()))
+    conn.executemany("INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload,"
+                     " received_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+    conn.commit()
+    conn.close()
+
+
+def pending(db_path: Path) -> int:
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute("SELECT count(*) FROM event_raw WHERE processed_at IS NULL").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=4.0)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--backlog", type=int, default=20000)
+    args = ap.parse_args()
+    if not shutil.which("wrk"):
+        sys.exit("wrk not found: run scripts/bench-deps.sh")
+    print(f"machine: {machine()}")
+    tmp = Path(tempfile.mkdtemp(prefix="bench-webhook-"))
+    db_path = tmp / "app.db"
+    seed(db_path, {"reward-hit": "counter:hits"})
+    ours = ServerProcess(db_path).start()
+    bare = BareServer("webhook").start()
+    try:
+        thr: dict[str, list[float]] = {"bare": [], "ours": []}
+        for rnd in range(args.rounds):
+            for name, srv in (("bare", bare), ("ours", ours)):
+                folder = tmp / f"{name}-{rnd}"
+                folder.mkdir()
+                write_requests(folder, srv.port, 2, int(12000 * args.seconds))
+                rps, bad = run_wrk(srv.url, folder, args.seconds)
+                if bad:
+                    raise SystemExit(f"{name}: {bad} non-2xx answers")
+                thr[name].append(rps)
+                shutil.rmtree(folder)
+        lat = {name: asyncio.run(open_loop(srv.url, args.rate, 10)) for name, srv in (("bare", bare), ("ours", ours))}
+        stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM event_raw").fetchone()[0]
+        # ACK latency while the processor works through a backlog behind it.
+        ours.terminate()
+        backlog(db_path, args.backlog)
+        ours = ServerProcess(db_path, port=ours.port).start()
+        under = asyncio.run(open_loop(ours.url, args.rate, 10))
+        left = pending(db_path)
+    finally:
+        ours.stop()
+        bare.stop()
+    b, o = median(thr["bare"]), median(thr["ours"])
+    print(f"throughput (wrk -t2 -c64, {args.seconds:g}s x {args.rounds} rounds, median req/s):")
+    print(f"  bare 204 handler : {b:9.0f}   rounds {[round(x) for x in thr['bare']]}")
+    print(f"  twi-overlay      : {o:9.0f}   rounds {[round(x) for x in thr['ours']]}   ratio {o / b:.2f}x")
+    print(f"  every 2xx of ours was stored first ({stored} rows in event_raw)")
+    print(f"ACK latency, open loop {args.rate:g} req/s for 10 s (ms):")
+    for name, values in (("bare 204 handler", lat["bare"]), ("twi-overlay", lat["ours"]),
+                         (f"twi-overlay, {args.backlog} backlog processing", under)):
+        print(f"  {name:36s} p50 {pct(values, 50) * 1000:6.2f}  p99 {pct(values, 99) * 1000:6.2f}  "
+              f"max {max(values) * 1000:6.2f}")
+    print(f"  backlog still pending after the 10 s run: {left} of {args.backlog}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
