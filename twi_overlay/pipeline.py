@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 CHUNK_BUSY = 2
 CHUNK_IDLE = 32
 BUSY_WINDOW_SECS = 0.25
+GATHER_SECS = 0.01
 YIELD_SECS = 0.05  # before each chunk, wait up to this long for the writer to have no ACK writes queued
 
 
@@ -137,16 +138,16 @@ class Processor:
                         ms=(time.perf_counter() - started) * 1000, outcome=outcome)
 
     async def run(self) -> None:
-        after = 0
+        after = 0  # ids are committed in increasing order by the single writer: a cursor suffices
         while True:
             self._wake.clear()
             rows = await self.db.read(_pending, after)
             if not rows:
-                if after:
-                    after = 0  # one more pass from the start: catches rows of failed transactions
-                    continue
                 self._idle.set()
                 await self._wake.wait()
+                if self._busy():
+                    # Deliveries are streaming in: let a few more gather so one read serves many.
+                    await asyncio.sleep(GATHER_SECS)
                 continue
             i = 0
             while i < len(rows):
