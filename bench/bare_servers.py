@@ -21,31 +21,34 @@ async def webhook(request: web.Request) -> web.Response:
 
 def sse_app() -> web.Application:
     app = web.Application()
-    clients: list[web.StreamResponse] = []
+    clients: dict[web.StreamResponse, object] = {}  # response -> its transport
     seq = [0]
 
     async def stream(request: web.Request) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"})
         await resp.prepare(request)
         await resp.write(b"retry: 2000\n\n")
-        clients.append(resp)
+        clients[resp] = request.transport
         try:
-            while True:
-                await _forever()
+            await _forever()
         finally:
-            clients.remove(resp)
+            clients.pop(resp, None)
+        return resp
 
     async def publish(request: web.Request) -> web.Response:
         seq[0] += 1
         data = orjson.dumps({"type": "counter.updated", "ts": time.time(),
                              "data": {"name": "hits", "value": seq[0]}})
         frame = b"id: %d\nevent: counter.updated\ndata: %s\n\n" % (seq[0], data)
-        for resp in list(clients):
+        for resp, transport in list(clients.items()):
+            if transport is None or transport.is_closing():  # type: ignore[attr-defined]
+                clients.pop(resp, None)  # the peer left: a raw loop must not write to (or wait on) it
+                continue
             try:
                 await resp.write(frame)
             except ConnectionError:
-                pass
-        return web.json_response({"clients": len(clients)})
+                clients.pop(resp, None)
+        return web.json_response({"clients": len(clients), "seq": seq[0]})
 
     app.router.add_get("/overlay/sse", stream)
     app.router.add_post("/publish", publish)

@@ -22,6 +22,19 @@ __all__ = ["BROADCASTER", "SIGNING_KEY", "ServerProcess", "free_port", "seed", "
            "cpu_seconds", "rss_bytes", "median"]
 
 
+def raise_fd_limit() -> None:
+    """1000 SSE clients need more than the usual 1024 descriptors (systemd's unit sets 65535)."""
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = min(hard, 65535) if hard != resource.RLIM_INFINITY else 65535
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+
+
+raise_fd_limit()  # inherited by every server and load process the benches start
+
+
 def seed(db_path: Path, bindings: dict[str, str] | None = None) -> None:
     migrate(str(db_path))
     conn = sqlite3.connect(db_path)
