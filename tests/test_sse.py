@@ -177,7 +177,7 @@ async def test_heartbeat(aiohttp_client: Any, settings_env: dict[str, str]) -> N
 
 async def test_stalled_client_is_dropped_while_others_keep_receiving(
         aiohttp_client: Any, settings_env: dict[str, str]) -> None:
-    client = await aiohttp_client(create_app(load_settings({**settings_env, "SSE_CLIENT_BUFFER": "8"})))
+    client = await aiohttp_client(create_app(load_settings({**settings_env, "SSE_CLIENT_BUFFER_BYTES": "32768"})))
     app = client.app
     await app[keys.DB].write(add_broadcaster)
     hub = app[keys.HUB]

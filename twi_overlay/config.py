@@ -43,7 +43,7 @@ class Settings:
     twitch_auth_base: str = TWITCH_AUTH_BASE
     sse_heartbeat_secs: float = 25.0
     sse_ring_max: int = 1000
-    sse_client_buffer: int = 256
+    sse_client_buffer: int = 65536  # unsent bytes a client may lag behind before it is dropped
     sse_token_ttl_secs: int = 300
     ttl_interval_secs: float = 600.0
     retention_hours: float = 72.0
@@ -148,7 +148,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ring = int(number("SSE_RING_MAX", 1000, 1, 1_000_000, int))
     ttl_interval = number("TTL_INTERVAL_SECS", 600.0, 0.05, 86400)
     token_ttl = int(number("SSE_TOKEN_TTL_SECS", 300, 10, 86400, int))
-    client_buffer = int(number("SSE_CLIENT_BUFFER", 256, 1, 100_000, int))
+    client_buffer = int(number("SSE_CLIENT_BUFFER_BYTES", 65536, 1024, 16 * 1024 * 1024, int))
 
     client_id = get("TWITCH_CLIENT_ID")
     client_secret = get("TWITCH_CLIENT_SECRET")

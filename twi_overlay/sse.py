@@ -14,7 +14,7 @@ from twi_overlay.auth import bearer, decode_token
 from twi_overlay.db import Tx
 from twi_overlay.domain.commands import snapshot
 from twi_overlay.errors import ApiError
-from twi_overlay.hub import Client, frame
+from twi_overlay.hub import frame
 
 log = logging.getLogger(__name__)
 RETRY_MS = 2000
@@ -59,53 +59,41 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
     if not await db.read(repo.broadcaster_exists, broadcaster_id):
         raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
 
-    client = hub.subscribe(broadcaster_id, aud)  # live first, so nothing falls between replay and live
+    response = await open_stream(request)
+    client = hub.subscribe(broadcaster_id, aud, response, request.transport)
     try:
-        response = await open_stream(request)
         if not await _write(response, b"retry: %d\n\n" % RETRY_MS):
             return response
         last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
         replay = None
         if last_id:
             seen = hub.parse_id(broadcaster_id, last_id)
-            replay = hub.replay(broadcaster_id, aud, seen) if seen is not None else None
+            replay = hub.frames_after(broadcaster_id, aud, seen) if seen is not None else None
             if replay is None:
                 metrics.SSE_RING_MISS.inc()
         if replay is None:
             out: dict[str, Any] = {}
             state = await db.write(_snapshot_job, broadcaster_id, aud, hub, out)
-            sent = out["seq"]
-            if not await _write(response, frame(hub.event_id(sent), "state.replace", state)):
+            cursor = out["seq"]
+            if not await _write(response, frame(hub.event_id(cursor), "state.replace", state)):
                 return response
         else:
-            sent = seen or 0
-            for seq, data in replay:
-                if not await _write(response, data):
-                    return response
-                sent = seq
+            cursor = seen or 0
+            if replay and not await _write(response, b"".join(f for _, f in replay)):
+                return response
+            cursor = replay[-1][0] if replay else cursor
+        try:
+            live = await hub.go_live(client, cursor)
+        except (ConnectionError, RuntimeError):
+            return response
+        if not live:  # the ring moved past us while we sent the snapshot: the client resumes afresh
+            return response
         app[keys.TAP].record("sse", "connect", broadcaster_id, None, ok=True, aud=aud,
                              replayed=len(replay) if replay is not None else None)
-        await _pump(response, client, sent)
+        await client.done
         return response
     finally:
         hub.unsubscribe(client)
-
-
-async def _pump(response: web.StreamResponse, client: Client, sent: int) -> None:
-    while True:
-        while client.pending:
-            batch = []
-            while client.pending:
-                seq, data = client.pending.popleft()
-                if seq == 0 or seq > sent:
-                    batch.append(data)
-                    sent = max(sent, seq)
-            if batch and not await _write(response, b"".join(batch)):
-                return
-        if client.dropped or client.closed:
-            return
-        client.wake.clear()
-        await client.wake.wait()
 
 
 async def overlay_sse(request: web.Request) -> web.StreamResponse:
@@ -139,5 +127,5 @@ async def heartbeat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
 
 async def close_streams(app: web.Application) -> None:
     """on_shutdown: end every open stream now, so a restart takes seconds, not aiohttp's 60 s."""
-    app[keys.HUB].close_all()
+    await app[keys.HUB].close_all()
     app[keys.TAP].close_all()
