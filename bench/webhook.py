@@ -82,10 +82,10 @@ def run_wrk(url: str, folder: Path, seconds: float, threads: int = 2, conns: int
     return int(requests) / float(duration), int(bad)
 
 
-async def open_loop(url: str, rate: float, seconds: float) -> list[float]:
+async def open_loop(url: str, rate: float, seconds: float, reward_id: str = "reward-hit") -> list[float]:
     """Requests scheduled at a fixed rate whatever the answers; latency from the scheduled time."""
     n = int(rate * seconds)
-    bodies = [delivery(redemption_body(reward_id="reward-hit", user_id=f"ol-{i}-{time.time_ns()}"))
+    bodies = [delivery(redemption_body(reward_id=reward_id, user_id=f"ol-{i}-{time.time_ns()}"))
               for i in range(n)]
     latencies: list[float] = []
     conn = aiohttp.TCPConnector(limit=256)

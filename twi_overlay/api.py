@@ -10,7 +10,9 @@ from aiohttp import web
 from twi_overlay import keys, repo
 from twi_overlay.auth import (
     AUDIENCES,
+    SESSION_COOKIE,
     admin_principal,
+    delete_session,
     mint_token,
     overlay_key_owner,
     rotate_overlay_key,
@@ -20,6 +22,7 @@ from twi_overlay.domain.commands import execute, load_settings, snapshot
 from twi_overlay.domain.errors import CommandError
 from twi_overlay.errors import ApiError, json_response
 from twi_overlay.jobs import run_maintenance
+from twi_overlay.sqlfiles import sql
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -132,7 +135,59 @@ async def get_session(request: web.Request) -> web.Response:
                           "csrf_token": who.csrf_token, "development": request.app[keys.SETTINGS].development})
 
 
+async def get_meta(request: web.Request) -> web.Response:
+    """Public: what the login page needs to know (is the development login offered?)."""
+    from twi_overlay import __version__
+
+    return json_response({"development": request.app[keys.SETTINGS].development, "version": __version__})
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await admin_principal(request)  # CSRF-checked like every other write
+        await request.app[keys.DB].write(delete_session, cookie)
+    response = json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+def _oauth_status(tx: Tx, broadcaster_id: str) -> dict[str, Any]:
+    row = tx.one(sql.broadcasters.get, {"id": broadcaster_id})
+    scopes = [s for s in (row["scopes"] or "").split() if s] if row else []
+    return {"connected": bool(scopes), "valid": None, "scopes": scopes,
+            "expires_at": row["token_expires_at"] if row else None,
+            "needs_reconsent": bool(row["needs_reconsent"]) if row else False}
+
+
+async def get_oauth_status(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    status = await request.app[keys.DB].read(_oauth_status, who.broadcaster_id)
+    status["reconsent_url"] = f"{request.app[keys.SETTINGS].base_url}/oauth/login"
+    return json_response(status)
+
+
+def _subscriptions(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
+    return [{"id": r["id"], "type": r["type"], "version": r["version"], "status": r["status"],
+             "resubscribe": bool(r["resubscribe"])}
+            for r in tx.all(sql.subscriptions.all, {}) if r["broadcaster_id"] == broadcaster_id]
+
+
+async def get_subscriptions(request: web.Request) -> web.Response:
+    """The EventSub subscriptions this server knows of for the broadcaster (from revocations so far)."""
+    who = await admin_principal(request)
+    subs = await request.app[keys.DB].read(_subscriptions, who.broadcaster_id)
+    bad = [s for s in subs if s["status"] != "enabled"]
+    summary = ("no subscriptions recorded" if not subs else
+               f"{len(subs) - len(bad)} enabled, {len(bad)} revoked" if bad else f"{len(subs)} enabled")
+    return json_response({"data": subs, "summary": summary})
+
+
 def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/api/meta", get_meta)
+    app.router.add_post("/api/logout", post_logout)
+    app.router.add_get("/api/oauth/status", get_oauth_status)
+    app.router.add_get("/api/subscriptions", get_subscriptions)
     app.router.add_get("/api/session", get_session)
     app.router.add_get("/api/state", get_state)
     app.router.add_post("/api/commands", post_command)

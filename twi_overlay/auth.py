@@ -105,6 +105,10 @@ def new_session(tx: Tx, broadcaster_id: str) -> tuple[str, str]:
     return cookie, csrf
 
 
+def delete_session(tx: Tx, cookie: str) -> None:
+    tx.execute(sql.auth.delete_session, {"id_hash": sha256_hex(cookie)})
+
+
 def set_session_cookie(response: web.StreamResponse, cookie: str, secure: bool) -> None:
     response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_TTL, httponly=True, samesite="Lax",
                         secure=secure, path="/")

@@ -27,6 +27,9 @@ from twi_overlay import metrics
 from twi_overlay.domain.events import Event
 
 HEARTBEAT = b":heartbeat\n\n"
+YIELD_EVERY = 64  # clients written between two yields to the event loop during one fan-out pass
+REST_FACTOR = 2.0
+MAX_REST_SECS = 0.05
 
 
 def frame(event_id: str, type_: str, data: Any, ts: float | None = None) -> bytes:
@@ -142,8 +145,10 @@ class Hub:
             latest = stream.seq
             # Most clients were sent everything up to the same seq: join the new frames once per audience.
             shared: dict[tuple[int, str], bytes | None] = {}
-            for client in tuple(stream.clients):
-                if not client.live:
+            for i, client in enumerate(tuple(stream.clients)):
+                if i % YIELD_EVERY == YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # let webhook ACKs and other requests in between
+                if not client.live or client.done.done():
                     continue
                 if client.cursor < latest:
                     key = (client.cursor, client.aud)
@@ -159,8 +164,12 @@ class Hub:
                         await self._send(stream, client, data)
                 elif heartbeat:
                     await self._send(stream, client, HEARTBEAT)
+            took = time.perf_counter() - started
             if latest:
-                metrics.SSE_BROADCAST_LATENCY.observe(time.perf_counter() - started)
+                metrics.SSE_BROADCAST_LATENCY.observe(took)
+            # Rest twice as long as the pass took: events arriving meanwhile share the next pass, and a
+            # busy stream never takes more than a third of the event loop from webhook ACKs.
+            await asyncio.sleep(min(took * REST_FACTOR, MAX_REST_SECS))
 
     async def _send(self, stream: _Stream, client: Client, data: bytes) -> None:
         transport = client.transport

@@ -1,0 +1,411 @@
+// The admin page: every write goes through the JSON API with the session's CSRF token.
+// Viewer text is only ever set with textContent.
+"use strict";
+
+(function () {
+  var $ = function (id) { return document.getElementById(id); };
+  var csrf = null;
+  var state = { queue: [], counters: {}, settings: null, broadcaster: null };
+  var rewards = [];
+  var settingsDirty = false;
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = text;
+    return node;
+  }
+  function button(label, cls, onclick, title) {
+    var b = el("button", cls, label);
+    b.type = "button";
+    if (title) b.title = title;
+    b.addEventListener("click", onclick);
+    return b;
+  }
+
+  function notice(message, kind) {
+    var n = $("notice");
+    n.textContent = message;
+    n.className = "notice" + (kind === "error" ? " error" : "");
+    n.hidden = !message;
+    clearTimeout(notice.timer);
+    if (message) notice.timer = setTimeout(function () { n.hidden = true; }, 8000);
+  }
+
+  async function api(method, path, body, extraHeaders) {
+    var headers = Object.assign({ "Accept": "application/json" }, extraHeaders || {});
+    if (body !== undefined) headers["Content-Type"] = "application/json";
+    if (method !== "GET" && csrf) headers["X-CSRF-Token"] = csrf;
+    var r = await fetch(path, { method: method, headers: headers, credentials: "same-origin", cache: "no-store",
+      body: body === undefined ? undefined : JSON.stringify(body) });
+    var data = null;
+    try { data = await r.json(); } catch (e) { data = null; }
+    return { ok: r.ok, status: r.status, data: data };
+  }
+
+  function errorText(res) {
+    if (res.data && res.data.error) return res.data.error.message;
+    return "request failed (" + res.status + ")";
+  }
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    return String(Date.now()) + Math.random().toString(16).slice(2);
+  }
+
+  async function command(type, payload) {
+    var res = await api("POST", "/api/commands", { type: type, payload: payload || {} }, { "Idempotency-Key": uuid() });
+    if (!res.ok) {
+      notice(errorText(res), "error");
+    } else if (res.data.result === "rejected") {
+      notice("Not done: " + res.data.reason.replace(/_/g, " "));
+    }
+    return res;
+  }
+
+  // -- queue ------------------------------------------------------------------------------------
+  function helixTag(entry) {
+    var s = entry.helix_status;
+    if (!s) return null;
+    var cls = s === "fulfilled" || s === "refunded" ? "tag ok" : s.indexOf("failed") === 0 ? "tag bad" : "tag warn";
+    var t = el("span", cls, s === "pending" ? "Twitch: pending" : "Twitch: " + s);
+    t.title = "Redemption status on Twitch";
+    return t;
+  }
+
+  function renderQueue() {
+    var list = $("queue");
+    var n = state.queue.length;
+    list.replaceChildren.apply(list, state.queue.map(function (e, i) {
+      var li = el("li", e.status);
+      li.dataset.id = e.id;
+      li.appendChild(el("span", "pos", String(e.position)));
+      li.appendChild(el("span", "name", e.user_name));
+      li.appendChild(el("span", "note", e.user_input || ""));
+      if (e.status === "picked") li.appendChild(el("span", "tag ok", "playing"));
+      var tag = helixTag(e);
+      if (tag) li.appendChild(tag);
+      var up = button("↑", "small secondary", function () { command("queue.move", { entry_id: e.id, position: e.position - 1 }); }, "Move up");
+      var down = button("↓", "small secondary", function () { command("queue.move", { entry_id: e.id, position: e.position + 1 }); }, "Move down");
+      up.disabled = i === 0;
+      down.disabled = i === n - 1;
+      li.appendChild(up);
+      li.appendChild(down);
+      li.appendChild(button("Done", "small", function () { command("queue.complete", { entry_id: e.id }); }, "Complete (fulfil on Twitch)"));
+      li.appendChild(button("Refund", "small danger", function () { command("queue.cancel", { entry_id: e.id }); }, "Cancel (refund on Twitch)"));
+      return li;
+    }));
+    $("queue-empty").hidden = n !== 0;
+    $("queue-count").textContent = n ? "(" + n + ")" : "";
+  }
+
+  async function loadHistory() {
+    var res = await api("GET", "/api/history");
+    if (!res.ok) return;
+    var list = $("history");
+    list.replaceChildren.apply(list, res.data.data.map(function (e) {
+      var li = el("li", "", e.user_name + " — " + e.status);
+      var tag = helixTag(e);
+      if (tag) { li.appendChild(document.createTextNode(" ")); li.appendChild(tag); }
+      return li;
+    }));
+  }
+
+  // -- counters ---------------------------------------------------------------------------------
+  function renderCounters() {
+    var names = Object.keys(state.counters).sort();
+    var list = $("counters");
+    list.replaceChildren.apply(list, names.map(function (name) {
+      var li = el("li");
+      li.dataset.name = name;
+      li.appendChild(el("span", "cname", name));
+      li.appendChild(el("span", "cvalue", String(state.counters[name])));
+      li.appendChild(button("−", "small secondary", function () { command("counter.increment", { name: name, by: -1 }); }));
+      li.appendChild(button("+", "small", function () { command("counter.increment", { name: name, by: 1 }); }));
+      var input = el("input");
+      input.type = "number";
+      input.placeholder = "set";
+      input.addEventListener("keydown", function (ev) {
+        if (ev.key === "Enter" && input.value !== "") { command("counter.set", { name: name, value: parseInt(input.value, 10) }); input.value = ""; }
+      });
+      li.appendChild(input);
+      li.appendChild(button("Reset", "small secondary", function () { command("counter.reset", { name: name }); }));
+      return li;
+    }));
+  }
+
+  // -- settings and rewards -----------------------------------------------------------------------
+  function fillSettings() {
+    var s = state.settings;
+    if (!s) return;
+    $("settings-version").textContent = "v" + s.version;
+    $("s-open").checked = !!s.queue.open;
+    $("s-max-length").value = s.queue.max_length;
+    $("s-per-user").value = s.queue.per_user_limit;
+    $("s-max-visible").value = s.overlay.max_visible;
+    $("s-show-counters").checked = !!s.overlay.show_counters;
+    $("s-animations").checked = !!s.overlay.animations;
+    $("s-theme").value = s.overlay.theme;
+    renderRewards();
+    settingsDirty = false;
+  }
+
+  function managedTag(r) {
+    if (r.managed === true) return el("span", "tag ok", "✓ refundable");
+    if (r.managed === false) {
+      var t = el("span", "tag bad", "✗ not this app's");
+      t.title = "Created outside this app: Twitch will not let us fulfil or refund it. Create an app-owned copy below.";
+      return t;
+    }
+    return el("span", "tag", "? unknown");
+  }
+
+  function renderRewards() {
+    var bindings = (state.settings && state.settings.rewards) || {};
+    var ids = {};
+    rewards.forEach(function (r) { ids[r.id] = true; });
+    var all = rewards.slice();
+    Object.keys(bindings).forEach(function (id) { if (!ids[id]) all.push({ id: id, title: id, cost: null, managed: null }); });
+    var body = $("rewards");
+    body.replaceChildren.apply(body, all.map(function (r) {
+      var tr = el("tr");
+      tr.dataset.reward = r.id;
+      tr.appendChild(el("td", "", r.title || r.id));
+      tr.appendChild(el("td", "", r.cost === null ? "" : String(r.cost)));
+      var td = el("td");
+      td.appendChild(managedTag(r));
+      tr.appendChild(td);
+      var sel = el("select");
+      [["", "nothing"], ["queue", "join the queue"], ["counter", "count in…"], ["ignore", "ignore"]].forEach(function (o) {
+        var opt = el("option", "", o[1]);
+        opt.value = o[0];
+        sel.appendChild(opt);
+      });
+      var name = el("input");
+      name.placeholder = "counter name";
+      name.size = 10;
+      var b = bindings[r.id] || "";
+      if (b.indexOf("counter:") === 0) { sel.value = "counter"; name.value = b.slice(8); } else { sel.value = b; }
+      name.hidden = sel.value !== "counter";
+      sel.addEventListener("change", function () { name.hidden = sel.value !== "counter"; settingsDirty = true; });
+      name.addEventListener("input", function () { settingsDirty = true; });
+      var cell = el("td");
+      cell.appendChild(sel);
+      cell.appendChild(name);
+      tr.appendChild(cell);
+      return tr;
+    }));
+    $("rewards-empty").hidden = all.length !== 0;
+  }
+
+  function settingsPatch() {
+    var rewardsPatch = {};
+    document.querySelectorAll("#rewards tr").forEach(function (tr) {
+      var sel = tr.querySelector("select");
+      var name = tr.querySelector("input");
+      var v = sel.value === "counter" ? "counter:" + name.value.trim() : sel.value;
+      rewardsPatch[tr.dataset.reward] = v === "" ? null : v;
+    });
+    return {
+      queue: { open: $("s-open").checked, max_length: parseInt($("s-max-length").value, 10),
+        per_user_limit: parseInt($("s-per-user").value, 10) },
+      overlay: { max_visible: parseInt($("s-max-visible").value, 10), show_counters: $("s-show-counters").checked,
+        animations: $("s-animations").checked, theme: $("s-theme").value },
+      rewards: rewardsPatch,
+    };
+  }
+
+  async function saveSettings(ev) {
+    ev.preventDefault();
+    $("settings-status").textContent = "saving…";
+    var res = await api("POST", "/api/commands", { type: "settings.update",
+      payload: { version: state.settings.version, settings: settingsPatch() } });
+    if (res.ok) {
+      $("settings-status").textContent = "saved (v" + res.data.data.settings.version + ")";
+      state.settings = res.data.data.settings;
+      fillSettings();
+    } else if (res.status === 409) {
+      $("settings-status").textContent = "";
+      notice("Settings were changed elsewhere in the meantime. The form now shows the current settings: " +
+        "make your change again and save.", "error");
+      await loadState();
+      fillSettings();
+    } else {
+      $("settings-status").textContent = "";
+      notice(errorText(res), "error");
+    }
+  }
+
+  async function loadRewards() {
+    var res = await api("GET", "/api/rewards");
+    if (res.ok) rewards = res.data.data;
+    if (!settingsDirty) renderRewards();
+  }
+
+  async function createReward() {
+    var title = $("new-reward-title").value.trim();
+    if (!title) { notice("Give the new reward a title", "error"); return; }
+    var res = await api("POST", "/api/rewards", { title: title, cost: parseInt($("new-reward-cost").value, 10) || 100, bind: "queue" });
+    if (res.ok) { notice("Reward created on Twitch and bound to the queue"); $("new-reward-title").value = ""; loadRewards(); }
+    else if (res.status === 404 || res.status === 405) notice("Creating rewards needs the Twitch integration, which this server does not offer yet.", "error");
+    else notice(errorText(res), "error");
+  }
+
+  // -- status, log, overlay key -------------------------------------------------------------------
+  async function loadStatus() {
+    var o = await api("GET", "/api/oauth/status");
+    var oauth = $("oauth-status");
+    oauth.replaceChildren();
+    if (o.ok) {
+      var d = o.data;
+      oauth.textContent = d.needs_reconsent ? "Twitch needs you to sign in again. " : (d.valid ? "valid" : "not valid");
+      if (d.needs_reconsent && d.reconsent_url) {
+        var a = el("a", "button", "Re-connect Twitch");
+        a.href = d.reconsent_url;
+        oauth.appendChild(a);
+      }
+    } else {
+      oauth.textContent = o.status === 404 ? "not available on this server yet" : errorText(o);
+    }
+    var s = await api("GET", "/api/subscriptions");
+    $("subs-status").textContent = s.ok ? (s.data.summary || "ok") : (s.status === 404 ? "not available on this server yet" : errorText(s));
+  }
+
+  function logLine(row) {
+    var li = el("li", row.result);
+    var when = new Date(row.ts * 1000).toLocaleTimeString();
+    li.textContent = when + "  " + row.type + " (" + row.source + "): " + row.result + (row.reason ? " — " + row.reason : "");
+    return li;
+  }
+
+  async function loadLog() {
+    var res = await api("GET", "/api/commands?limit=50");
+    if (!res.ok) return;
+    var list = $("log");
+    list.replaceChildren.apply(list, res.data.data.map(logLine));
+  }
+
+  async function rotateKey() {
+    if ($("overlay-url").value && !confirm("The current overlay URL will stop working. Rotate?")) return;
+    var res = await api("POST", "/api/overlay-key", {});
+    if (res.ok) { $("overlay-url").value = res.data.url; notice("New overlay URL ready: paste it into OBS."); }
+    else notice(errorText(res), "error");
+  }
+
+  // -- live stream -------------------------------------------------------------------------------
+  function removeEntries(ids) {
+    var drop = new Set(ids);
+    state.queue = state.queue.filter(function (e) { return !drop.has(e.id); });
+    state.queue.forEach(function (e, i) { e.position = i + 1; });
+  }
+  var handlers = {
+    "state.replace": function (d) { state.queue = d.queue; state.counters = d.counters; state.broadcaster = d.broadcaster;
+      if (!settingsDirty) { state.settings = d.settings; fillSettings(); } renderAll(); },
+    "queue.enqueued": function (d) { state.queue = state.queue.filter(function (e) { return e.id !== d.entry.id; }).concat([d.entry]); renderQueue(); },
+    "queue.picked": function (d) { var by = {}; d.entries.forEach(function (e) { by[e.id] = e; });
+      state.queue = state.queue.map(function (e) { return by[e.id] || e; }); renderQueue(); },
+    "queue.completed": function (d) { removeEntries([d.entry.id]); renderQueue(); loadHistory(); },
+    "queue.canceled": function (d) { removeEntries([d.entry.id]); renderQueue(); loadHistory(); },
+    "queue.cleared": function (d) { removeEntries(d.entries.map(function (e) { return e.id; })); renderQueue(); loadHistory(); },
+    "queue.moved": function (d) { state.queue = d.entries; renderQueue(); },
+    "counter.updated": function (d) { state.counters[d.name] = d.value; renderCounters(); },
+    "settings.updated": function (d) {
+      var mine = state.settings && d.settings.version === state.settings.version;
+      state.settings = d.settings;
+      if (!settingsDirty || mine) fillSettings(); else $("settings-version").textContent = "v" + d.settings.version + " (changed elsewhere)";
+    },
+    "stream.status": function (d) { $("live").hidden = !d.live; },
+    "reward.updated": function () { loadRewards(); },
+    "command.logged": function (d) { var list = $("log"); list.insertBefore(logLine(d), list.firstChild);
+      while (list.children.length > 200) list.removeChild(list.lastChild); },
+    "subscription.revoked": function () { loadStatus(); },
+    "helix.result": function () { loadHistory(); },
+  };
+
+  function renderAll() {
+    renderQueue();
+    renderCounters();
+    $("live").hidden = !(state.broadcaster && state.broadcaster.live);
+  }
+
+  async function loadState() {
+    var res = await api("GET", "/api/state");
+    if (!res.ok) return false;
+    state.queue = res.data.queue; state.counters = res.data.counters; state.settings = res.data.settings;
+    state.broadcaster = res.data.broadcaster;
+    renderAll();
+    return true;
+  }
+
+  async function start() {
+    var meta = await api("GET", "/api/meta");
+    var session = await api("GET", "/api/session");
+    if (!session.ok) {
+      $("login").hidden = false;
+      $("dev-login").hidden = !(meta.ok && meta.data.development);
+      return;
+    }
+    csrf = session.data.csrf_token;
+    var b = session.data.broadcaster || {};
+    $("who").textContent = "signed in as " + (b.display_name || session.data.broadcaster_id);
+    $("app").hidden = false;
+    $("mock").hidden = !session.data.development;
+    await loadState();
+    fillSettings();
+    loadRewards(); loadHistory(); loadLog(); loadStatus();
+
+    $("pick-next").addEventListener("click", function () { command("queue.pick", { count: 1 }); });
+    $("pick-random").addEventListener("click", function () { command("queue.pick", { count: 1, random: true }); });
+    $("clear-complete").addEventListener("click", function () { if (confirm("Complete everyone in the queue?")) command("queue.clear", { mode: "complete" }); });
+    $("clear-cancel").addEventListener("click", function () { if (confirm("Remove everyone and refund their points?")) command("queue.clear", { mode: "cancel" }); });
+    $("add-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      command("queue.enqueue", { user_name: $("add-name").value, note: $("add-note").value }).then(function (r) {
+        if (r.ok && r.data.result === "ok") { $("add-name").value = ""; $("add-note").value = ""; }
+      });
+    });
+    $("counter-form").addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      command("counter.set", { name: $("counter-name").value.trim(), value: 0 }).then(function (r) { if (r.ok) $("counter-name").value = ""; });
+    });
+    $("settings-form").addEventListener("submit", saveSettings);
+    $("settings-form").addEventListener("input", function () { settingsDirty = true; });
+    $("create-reward").addEventListener("click", createReward);
+    $("rotate-key").addEventListener("click", rotateKey);
+    $("copy-url").addEventListener("click", function () {
+      var v = $("overlay-url").value;
+      if (v && navigator.clipboard) navigator.clipboard.writeText(v).then(function () { notice("Copied"); });
+    });
+    $("maintenance").addEventListener("click", async function () {
+      $("maintenance-status").textContent = "running…";
+      var res = await api("POST", "/api/maintenance", {});
+      $("maintenance-status").textContent = res.ok ? "deleted " + res.data.deleted.event_raw + " deliveries, " +
+        res.data.deleted.command_log + " log rows; checkpoint " + (res.data.checkpoint.busy ? "busy" : "done") : errorText(res);
+    });
+    $("mock").addEventListener("click", async function () {
+      var res = await api("POST", "/_debug/mock/redemption", {});
+      if (!res.ok) notice(errorText(res), "error");
+      else if (!(state.settings.rewards || {})[res.data.reward_id]) notice("Mock redemption sent for reward '" + res.data.reward_id + "': bind it in Settings → Rewards to see it in the queue.");
+      loadRewards();
+    });
+    $("logout").hidden = false;
+    $("logout").addEventListener("click", async function () { await api("POST", "/api/logout", {}); location.reload(); });
+
+    var stream = new LiveStream({
+      path: "/admin/sse",
+      types: SSE_EVENT_TYPES,
+      getToken: async function () {
+        var r = await api("POST", "/api/sse-token", { aud: "admin" });
+        if (r.status === 401) { location.reload(); throw new Error("signed out"); }
+        if (!r.ok) throw new Error("token " + r.status);
+        return r.data.token;
+      },
+      onEvent: function (type, data) { var h = handlers[type]; if (h && data) h(data); },
+      onStatus: function (up) { $("conn").hidden = up; },
+    });
+    window.twiAdmin = { state: state, stream: stream };
+    stream.start();
+  }
+
+  start();
+})();

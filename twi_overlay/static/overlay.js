@@ -1,0 +1,138 @@
+// The OBS overlay: renders the queue and counters from the overlay SSE stream.
+// Viewer text is only ever set with textContent, never parsed as HTML.
+"use strict";
+
+(function () {
+  var params = new URLSearchParams(location.search);
+  var key = params.get("key");
+  var state = { queue: [], counters: {}, settings: null };
+  var $ = function (id) { return document.getElementById(id); };
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function overlaySettings() {
+    var s = state.settings || {};
+    return { queue: s.queue || { open: true }, overlay: s.overlay || { max_visible: 10, show_counters: true,
+      theme: "dark", animations: true } };
+  }
+
+  function renumber() {
+    state.queue.sort(function (a, b) { return a.position - b.position; });
+    state.queue.forEach(function (e, i) { e.position = i + 1; });
+  }
+
+  function entryNode(entry, fresh) {
+    var li = el("li", fresh ? "enter" : "");
+    li.dataset.id = entry.id;
+    li.appendChild(el("span", "pos", String(entry.position)));
+    li.appendChild(el("span", "name", entry.user_name));
+    if (entry.user_input) li.appendChild(el("span", "note", entry.user_input));
+    return li;
+  }
+
+  var seen = new Set();
+  function render() {
+    var s = overlaySettings();
+    document.body.className = "theme-" + (s.overlay.theme === "light" ? "light" : "dark");
+    $("overlay").classList.toggle("animate", !!s.overlay.animations);
+    var pill = $("queue-state");
+    pill.textContent = s.queue.open ? "open" : "queue closed";
+    pill.classList.toggle("closed", !s.queue.open);
+    var picked = state.queue.filter(function (e) { return e.status === "picked"; });
+    var waiting = state.queue.filter(function (e) { return e.status === "waiting"; });
+    var max = s.overlay.max_visible || 10;
+    var shownPicked = picked.slice(0, max);
+    var shownWaiting = waiting.slice(0, Math.max(0, max - shownPicked.length));
+    var fill = function (list, entries) {
+      list.replaceChildren.apply(list, entries.map(function (e) {
+        var fresh = !seen.has(e.id);
+        seen.add(e.id);
+        return entryNode(e, fresh);
+      }));
+    };
+    fill($("picked"), shownPicked);
+    fill($("waiting"), shownWaiting);
+    $("now-playing").hidden = shownPicked.length === 0;
+    $("empty").hidden = state.queue.length !== 0;
+    var hidden = waiting.length - shownWaiting.length;
+    $("more").hidden = hidden <= 0;
+    $("more").textContent = "+" + hidden + " more";
+    var names = Object.keys(state.counters).sort();
+    $("counters-panel").hidden = !s.overlay.show_counters || names.length === 0;
+    $("counters").replaceChildren.apply($("counters"), names.map(function (n) {
+      var li = el("li", "", n);
+      li.appendChild(el("span", "value", String(state.counters[n])));
+      return li;
+    }));
+  }
+
+  function removeEntries(ids) {
+    var drop = new Set(ids);
+    state.queue = state.queue.filter(function (e) { return !drop.has(e.id); });
+    renumber();
+  }
+
+  var handlers = {
+    "state.replace": function (d) {
+      state.queue = d.queue || [];
+      state.counters = d.counters || {};
+      state.settings = d.settings || null;
+      state.queue.forEach(function (e) { seen.add(e.id); });
+    },
+    "queue.enqueued": function (d) {
+      state.queue = state.queue.filter(function (e) { return e.id !== d.entry.id; }).concat([d.entry]);
+      renumber();
+    },
+    "queue.picked": function (d) {
+      var byId = {};
+      d.entries.forEach(function (e) { byId[e.id] = e; });
+      state.queue = state.queue.map(function (e) { return byId[e.id] || e; });
+    },
+    "queue.completed": function (d) { removeEntries([d.entry.id]); },
+    "queue.canceled": function (d) { removeEntries([d.entry.id]); },
+    "queue.cleared": function (d) { removeEntries(d.entries.map(function (e) { return e.id; })); },
+    "queue.moved": function (d) { state.queue = d.entries; },
+    "counter.updated": function (d) { state.counters[d.name] = d.value; },
+    "settings.updated": function (d) { state.settings = d.settings; },
+  };
+
+  if (!key) {
+    $("setup").hidden = false;
+    return;
+  }
+
+  async function getToken() {
+    var r = await fetch("/api/sse-token", {
+      method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify({ key: key }),
+      cache: "no-store",
+    });
+    if (!r.ok) {
+      if (r.status === 401) {
+        $("setup").textContent = "This overlay key is no longer valid. Copy the new overlay URL from the admin page.";
+        $("setup").hidden = false;
+      }
+      throw new Error("token " + r.status);
+    }
+    $("setup").hidden = true;
+    return (await r.json()).token;
+  }
+
+  var stream = new LiveStream({
+    path: "/overlay/sse",
+    types: SSE_EVENT_TYPES,
+    getToken: getToken,
+    onEvent: function (type, data) {
+      var h = handlers[type];
+      if (h && data) { h(data); render(); }
+    },
+    onStatus: function (up) { $("badge").hidden = up; },
+  });
+  window.twiOverlay = { state: state, stream: stream };
+  render();
+  stream.start();
+})();
