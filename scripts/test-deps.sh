@@ -5,6 +5,7 @@ set -euo pipefail
 need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
+[ -x /usr/bin/chromium ] || need+=(chromium)          # page tests (Playwright drives it)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test-deps: installing ${need[*]}" >&2

@@ -113,6 +113,8 @@ async def test_another_broadcasters_token_sees_and_changes_only_its_own(client: 
 
 
 async def test_session_cookie_needs_csrf_header_on_writes(client: Any) -> None:
+    anonymous = await client.get("/api/session")
+    assert anonymous.status == 200 and (await anonymous.json()) == {"signed_in": False, "development": True}
     r = await client.get("/_debug/login", allow_redirects=False)
     assert r.status == 302 and r.headers["Location"] == "/admin/"
     cookie = r.cookies["twi_session"]
@@ -125,7 +127,7 @@ async def test_session_cookie_needs_csrf_header_on_writes(client: Any) -> None:
                                   headers={"X-CSRF-Token": "guess"}), 403, "csrf_failed")
     # The admin page learns its CSRF token from /api/session.
     session = await (await client.get("/api/session")).json()
-    assert session["broadcaster_id"] == bid
+    assert session["signed_in"] is True and session["broadcaster_id"] == bid
     r = await client.post("/api/commands", json={"type": "queue.pick", "payload": {}},
                           headers={"X-CSRF-Token": session["csrf_token"]})
     assert r.status == 200

@@ -128,18 +128,19 @@ async def get_history(request: web.Request) -> web.Response:
 
 
 async def get_session(request: web.Request) -> web.Response:
-    """Who the admin page is signed in as, and the CSRF token its writes must send."""
-    who = await admin_principal(request)
+    """Who the admin page is signed in as, and the CSRF token its writes must send.
+
+    Not signed in is an answer here, not an error: the admin page asks before it knows."""
+    development = request.app[keys.SETTINGS].development
+    try:
+        who = await admin_principal(request)
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        return json_response({"signed_in": False, "development": development})
     b = await request.app[keys.DB].read(repo.broadcaster, who.broadcaster_id)
-    return json_response({"broadcaster_id": who.broadcaster_id, "broadcaster": b, "via": who.via,
-                          "csrf_token": who.csrf_token, "development": request.app[keys.SETTINGS].development})
-
-
-async def get_meta(request: web.Request) -> web.Response:
-    """Public: what the login page needs to know (is the development login offered?)."""
-    from twi_overlay import __version__
-
-    return json_response({"development": request.app[keys.SETTINGS].development, "version": __version__})
+    return json_response({"signed_in": True, "broadcaster_id": who.broadcaster_id, "broadcaster": b,
+                          "via": who.via, "csrf_token": who.csrf_token, "development": development})
 
 
 async def post_logout(request: web.Request) -> web.Response:
@@ -184,7 +185,6 @@ async def get_subscriptions(request: web.Request) -> web.Response:
 
 
 def setup_routes(app: web.Application) -> None:
-    app.router.add_get("/api/meta", get_meta)
     app.router.add_post("/api/logout", post_logout)
     app.router.add_get("/api/oauth/status", get_oauth_status)
     app.router.add_get("/api/subscriptions", get_subscriptions)

@@ -8,6 +8,7 @@
   var state = { queue: [], counters: {}, settings: null, broadcaster: null };
   var rewards = [];
   var settingsDirty = false;
+  var formVersion = null;  // the settings version the form was filled from: saves are checked against it
 
   function el(tag, cls, text) {
     var node = document.createElement(tag);
@@ -139,6 +140,7 @@
     var s = state.settings;
     if (!s) return;
     $("settings-version").textContent = "v" + s.version;
+    formVersion = s.version;
     $("s-open").checked = !!s.queue.open;
     $("s-max-length").value = s.queue.max_length;
     $("s-per-user").value = s.queue.per_user_limit;
@@ -219,7 +221,7 @@
     ev.preventDefault();
     $("settings-status").textContent = "saving…";
     var res = await api("POST", "/api/commands", { type: "settings.update",
-      payload: { version: state.settings.version, settings: settingsPatch() } });
+      payload: { version: formVersion, settings: settingsPatch() } });
     if (res.ok) {
       $("settings-status").textContent = "saved (v" + res.data.data.settings.version + ")";
       state.settings = res.data.data.settings;
@@ -258,7 +260,9 @@
     oauth.replaceChildren();
     if (o.ok) {
       var d = o.data;
-      oauth.textContent = d.needs_reconsent ? "Twitch needs you to sign in again. " : (d.valid ? "valid" : "not valid");
+      oauth.textContent = d.needs_reconsent ? "Twitch needs you to sign in again. " :
+        !d.connected ? "not connected to Twitch (sign in with Twitch to connect)" :
+        d.valid === false ? "token not valid" : "connected (" + d.scopes.join(", ") + ")";
       if (d.needs_reconsent && d.reconsent_url) {
         var a = el("a", "button", "Re-connect Twitch");
         a.href = d.reconsent_url;
@@ -310,9 +314,9 @@
     "queue.moved": function (d) { state.queue = d.entries; renderQueue(); },
     "counter.updated": function (d) { state.counters[d.name] = d.value; renderCounters(); },
     "settings.updated": function (d) {
-      var mine = state.settings && d.settings.version === state.settings.version;
       state.settings = d.settings;
-      if (!settingsDirty || mine) fillSettings(); else $("settings-version").textContent = "v" + d.settings.version + " (changed elsewhere)";
+      if (!settingsDirty) fillSettings();
+      else if (d.settings.version !== formVersion) $("settings-version").textContent = "v" + formVersion + " (changed elsewhere: now v" + d.settings.version + ")";
     },
     "stream.status": function (d) { $("live").hidden = !d.live; },
     "reward.updated": function () { loadRewards(); },
@@ -338,11 +342,10 @@
   }
 
   async function start() {
-    var meta = await api("GET", "/api/meta");
     var session = await api("GET", "/api/session");
-    if (!session.ok) {
+    if (!session.ok || !session.data.signed_in) {
       $("login").hidden = false;
-      $("dev-login").hidden = !(meta.ok && meta.data.development);
+      $("dev-login").hidden = !(session.ok && session.data.development);
       return;
     }
     csrf = session.data.csrf_token;

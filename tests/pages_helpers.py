@@ -1,0 +1,62 @@
+"""Headless Chromium (Debian's package, driven by Playwright) against the real server process."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import time
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from twi_overlay.pages import DEMO_BROADCASTER
+from twi_overlay.migrate import migrate
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+OVERLAY_KEY = "test-overlay-key-0123456789abcdefghijklmnopqrstuv"
+# The page tests use the development login's demo broadcaster, so the admin page shows the seeded data.
+BROADCASTER = DEMO_BROADCASTER["id"]
+
+
+def seed(db_path: Path, rewards: dict[str, str] | None = None) -> None:
+    migrate(str(db_path))
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
+                 "VALUES (?, 'demo_streamer', 'Demo_Streamer', 0, 0)", (BROADCASTER,))
+    doc = {"queue": {"open": True, "max_length": 50, "per_user_limit": 100},
+           "rewards": rewards if rewards is not None else {"reward-queue": "queue", "reward-hug": "counter:hugs"},
+           "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True}}
+    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
+                 (BROADCASTER, orjson.dumps(doc).decode()))
+    conn.execute("INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (?, ?, ?)",
+                 (BROADCASTER, hashlib.sha256(OVERLAY_KEY.encode()).hexdigest(), time.time()))
+    conn.commit()
+    conn.close()
+
+
+class Console:
+    """Collects console errors and uncaught page errors of a page."""
+
+    def __init__(self, page: Any):
+        self.errors: list[str] = []
+        page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+    def unexpected(self, allow: tuple[str, ...] = ()) -> list[str]:
+        return [e for e in self.errors if not any(a in e for a in allow)]
+
+
+@asynccontextmanager
+async def chromium():  # type: ignore[no-untyped-def]
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield browser
+        finally:
+            await browser.close()
