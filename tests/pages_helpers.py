@@ -11,8 +11,8 @@ from typing import Any
 
 import orjson
 
-from twi_overlay.pages import DEMO_BROADCASTER
 from twi_overlay.migrate import migrate
+from twi_overlay.pages import DEMO_BROADCASTER
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
