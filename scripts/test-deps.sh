@@ -6,6 +6,9 @@ need=()
 command -v sqlite3 >/dev/null 2>&1 || need+=(sqlite3)
 command -v curl >/dev/null 2>&1 || need+=(curl)
 [ -x /usr/bin/chromium ] || need+=(chromium)          # page tests (Playwright drives it)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)   # proxy tests
+command -v openssl >/dev/null 2>&1 || need+=(openssl)  # self-signed certificate for nginx
+command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # systemd-analyze verify
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test-deps: installing ${need[*]}" >&2
