@@ -24,8 +24,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check twi_overlay tests bench
-	$(BIN)/ruff format --check twi_overlay tests bench
+	$(BIN)/ruff check twi_overlay tests bench scripts
+	$(BIN)/ruff format --check twi_overlay tests bench scripts
 
 bench: $(STAMP)
 	bash scripts/bench-deps.sh

@@ -249,3 +249,22 @@ async def test_random_disconnects_end_with_exactly_the_servers_sequence(client: 
     results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
     for seen in results:
         assert seen == list(range(1, total + 1))
+
+
+async def test_debug_tap_streams_pipeline_stages(client: Any) -> None:
+    from tests.helpers import delivery, redemption_body
+
+    tap = await connect(client.session, str(client.make_url("/_debug/tap")))
+    assert tap.response.status == 200
+    assert (await tap.next()).retry == 2000
+    assert (await tap.next()).comment == "heartbeat"
+    headers, raw = delivery(redemption_body())
+    assert (await client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await bump(client, 1)
+    stages = []
+    while not {"ingress", "process", "command"} <= set(stages):
+        f = await tap.next_event()
+        assert f.event == "tap"
+        stages.append(f.data["stage"])
+        assert set(f.data) >= {"stage", "type", "broadcaster_id", "message_id", "ok", "ms"}
+    tap.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import orjson
@@ -60,9 +61,14 @@ async def post_command(request: web.Request) -> web.Response:
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} chars")
+    started = time.perf_counter()
     result = await request.app[keys.DB].write(_command_job, who.broadcaster_id, body["type"],
                                               body.get("payload", {}), key)
-    if isinstance(result, CommandError):
+    failed = isinstance(result, CommandError)
+    request.app[keys.TAP].record("command", body["type"], who.broadcaster_id, None, ok=not failed,
+                                 ms=(time.perf_counter() - started) * 1000,
+                                 result=result.code if failed else result["result"])
+    if failed:
         raise result
     return json_response(result)
 
