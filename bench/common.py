@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import os
 import platform
-import sqlite3
 import statistics
 import subprocess
 import sys
 from pathlib import Path
 
-import orjson
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.helpers import BROADCASTER, SIGNING_KEY, ServerProcess, free_port  # noqa: E402
-from twi_overlay.migrate import migrate  # noqa: E402
+from tests.helpers import BROADCASTER, SIGNING_KEY, ServerProcess, free_port, seed_db  # noqa: E402
 
 __all__ = ["BROADCASTER", "SIGNING_KEY", "ServerProcess", "free_port", "seed", "pct", "machine", "BareServer",
            "cpu_seconds", "rss_bytes", "median"]
@@ -36,16 +32,7 @@ raise_fd_limit()  # inherited by every server and load process the benches start
 
 
 def seed(db_path: Path, bindings: dict[str, str] | None = None) -> None:
-    migrate(str(db_path))
-    conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
-                 "VALUES (?, 'cool_user', 'Cool_User', 0, 0)", (BROADCASTER,))
-    doc = {"queue": {"open": True, "max_length": 1000, "per_user_limit": 100}, "rewards": bindings or {},
-           "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True}}
-    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
-                 (BROADCASTER, orjson.dumps(doc).decode()))
-    conn.commit()
-    conn.close()
+    seed_db(db_path, rewards=bindings, queue={"max_length": 1000, "per_user_limit": 100})
 
 
 def pct(values: list[float], p: float) -> float:

@@ -71,6 +71,33 @@ def delivery(body: dict[str, Any] | bytes, message_type: str = "notification", s
     return headers, raw
 
 
+def seed_db(db_path: Path, broadcaster_id: str = BROADCASTER, login: str = "cool_user",
+            rewards: dict[str, str] | None = None, queue: dict[str, Any] | None = None,
+            overlay_key: str | None = None) -> None:
+    """A migrated database file with one broadcaster, its settings and optionally an overlay key,
+    written before a server process starts on it."""
+    import hashlib
+    import sqlite3
+
+    from twi_overlay.domain.settings import default_settings
+    from twi_overlay.migrate import migrate
+
+    migrate(str(db_path))
+    doc = default_settings()
+    doc["rewards"] = rewards or {}
+    doc["queue"].update(queue or {})
+    conn = sqlite3.connect(db_path)
+    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+                 (broadcaster_id, login, login.title()))
+    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
+                 (broadcaster_id, json.dumps(doc)))
+    if overlay_key:
+        conn.execute("INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (?, ?, ?)",
+                     (broadcaster_id, hashlib.sha256(overlay_key.encode()).hexdigest(), time.time()))
+    conn.commit()
+    conn.close()
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

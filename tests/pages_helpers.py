@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-import time
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import orjson
-
-from twi_overlay.migrate import migrate
+from tests.helpers import seed_db
 from twi_overlay.pages import DEMO_BROADCASTER
 
 CHROMIUM = "/usr/bin/chromium"
@@ -23,19 +18,9 @@ BROADCASTER = DEMO_BROADCASTER["id"]
 
 
 def seed(db_path: Path, rewards: dict[str, str] | None = None) -> None:
-    migrate(str(db_path))
-    conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
-                 "VALUES (?, 'demo_streamer', 'Demo_Streamer', 0, 0)", (BROADCASTER,))
-    doc = {"queue": {"open": True, "max_length": 50, "per_user_limit": 100},
-           "rewards": rewards if rewards is not None else {"reward-queue": "queue", "reward-hug": "counter:hugs"},
-           "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True}}
-    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
-                 (BROADCASTER, orjson.dumps(doc).decode()))
-    conn.execute("INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (?, ?, ?)",
-                 (BROADCASTER, hashlib.sha256(OVERLAY_KEY.encode()).hexdigest(), time.time()))
-    conn.commit()
-    conn.close()
+    seed_db(db_path, BROADCASTER, DEMO_BROADCASTER["login"],
+            rewards if rewards is not None else {"reward-queue": "queue", "reward-hug": "counter:hugs"},
+            {"per_user_limit": 100}, OVERLAY_KEY)
 
 
 class Console:

@@ -8,31 +8,16 @@ import time
 from pathlib import Path
 
 import aiohttp
-import orjson
 import pytest
 
-from tests.helpers import BROADCASTER, ServerProcess, delivery, redemption_body
-from twi_overlay.migrate import migrate
+from tests.helpers import ServerProcess, delivery, redemption_body, seed_db
 
 pytestmark = pytest.mark.slow
 
 
-def seed(db_path: Path) -> None:
-    migrate(str(db_path))
-    conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
-                 "VALUES (?, 'cool_user', 'Cool_User', 0, 0)", (BROADCASTER,))
-    doc = {"queue": {"open": True, "max_length": 50, "per_user_limit": 1}, "rewards": {"reward-hit": "counter:hits"},
-           "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True}}
-    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
-                 (BROADCASTER, orjson.dumps(doc).decode()))
-    conn.commit()
-    conn.close()
-
-
 async def test_kill9_mid_burst_loses_and_doubles_nothing(tmp_path: Path) -> None:
     db_path = tmp_path / "app.db"
-    seed(db_path)
+    seed_db(db_path, rewards={"reward-hit": "counter:hits"})
     server = ServerProcess(db_path).start()
     acked: set[str] = set()
     total = 3000

@@ -7,7 +7,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -15,25 +14,15 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, free_port
+from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, free_port, seed_db
 from twi_overlay.auth import mint_token
-from twi_overlay.migrate import migrate
 
 pytestmark = pytest.mark.slow
 
 
-def seed(db_path: Path) -> None:
-    migrate(str(db_path))
-    conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
-                 "VALUES (?, 'cool_user', 'Cool_User', 0, 0)", (BROADCASTER,))
-    conn.commit()
-    conn.close()
-
-
 async def test_sigterm_with_100_open_streams_exits_within_2_seconds(tmp_path: Path) -> None:
     db_path = tmp_path / "app.db"
-    seed(db_path)
+    seed_db(db_path)
     server = ServerProcess(db_path).start()
     token, _ = mint_token(SIGNING_KEY, "overlay", BROADCASTER, 300)
     try:

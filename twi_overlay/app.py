@@ -11,6 +11,7 @@ from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
 from twi_overlay import api, keys, pages
+from twi_overlay.background import background
 from twi_overlay.config import Settings
 from twi_overlay.db import Database
 from twi_overlay.health import CLOCK, ClockSkew, healthz
@@ -37,16 +38,14 @@ async def db_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     await db.close()
 
 
+async def run_processor(app: web.Application) -> None:
+    await app[keys.PROCESSOR].run()
+
+
 async def processor_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-    processor = Processor(app[keys.DB], app[keys.TAP])
-    app[keys.PROCESSOR] = processor
-    task = asyncio.create_task(processor.run(), name="eventsub-processor")
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+    app[keys.PROCESSOR] = Processor(app[keys.DB], app[keys.TAP])
+    async for _ in background("eventsub-processor", run_processor)(app):
+        yield
 
 
 async def metrics_handler(request: web.Request) -> web.StreamResponse:

@@ -10,6 +10,7 @@ from typing import Any
 from aiohttp import web
 
 from twi_overlay import keys, metrics
+from twi_overlay.background import background
 from twi_overlay.db import Database, Tx
 from twi_overlay.sqlfiles import sql
 
@@ -68,11 +69,4 @@ async def ttl_loop(app: web.Application) -> None:
             log.exception("maintenance run failed; will try again next interval")
 
 
-async def ttl_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-    task = asyncio.create_task(ttl_loop(app), name="ttl-checkpoint")
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+ttl_ctx = background("ttl-checkpoint", ttl_loop)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from twi_overlay import keys, metrics, repo
 from twi_overlay.auth import bearer, decode_token
+from twi_overlay.background import background
 from twi_overlay.db import Tx
 from twi_overlay.domain.commands import snapshot
 from twi_overlay.errors import ApiError
@@ -104,25 +105,18 @@ async def admin_sse(request: web.Request) -> web.StreamResponse:
     return await sse_handler(request, "admin")
 
 
-async def heartbeat_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def heartbeat_loop(app: web.Application) -> None:
     """One shared ticker for every stream's `:heartbeat` (not a timer per client)."""
     interval = app[keys.SETTINGS].sse_heartbeat_secs
+    while True:
+        await asyncio.sleep(interval)
+        app[keys.HUB].heartbeat()
+        for listener in tuple(app[keys.TAP].listeners):
+            listener.pending.append(b":heartbeat\n\n")
+            listener.wake.set()
 
-    async def tick() -> None:
-        while True:
-            await asyncio.sleep(interval)
-            app[keys.HUB].heartbeat()
-            for listener in tuple(app[keys.TAP].listeners):
-                listener.pending.append(b":heartbeat\n\n")
-                listener.wake.set()
 
-    task = asyncio.create_task(tick(), name="sse-heartbeat")
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+heartbeat_ctx = background("sse-heartbeat", heartbeat_loop)
 
 
 async def close_streams(app: web.Application) -> None:
