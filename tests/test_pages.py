@@ -202,3 +202,39 @@ async def test_admin_overlay_key_rotation_and_login_page(server: ServerProcess) 
         await page.click("#mock")
         await page.wait_for_selector("#notice:visible")
         assert console.unexpected() == []
+
+
+async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_path: Path,
+                                                                          aiohttp_server: Any) -> None:
+    from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
+    from twi_overlay.migrate import migrate
+
+    fake = FakeTwitch()
+    base = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
+    port = free_port()
+    migrate(str(tmp_path / "app.db"))
+    server = ServerProcess(tmp_path / "app.db", port=port, TWITCH_CLIENT_ID=CLIENT_ID,
+                           TWITCH_CLIENT_SECRET=CLIENT_SECRET, TWITCH_AUTH_BASE=base + "/oauth2",
+                           TWITCH_API_BASE=base + "/helix",
+                           OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback").start()
+    try:
+        async with chromium() as browser:
+            page = await browser.new_page(viewport={"width": 1280, "height": 720})
+            console = Console(page)
+            await page.goto(server.url + "/admin/")
+            await page.click("text=Sign in with Twitch")
+            await page.wait_for_selector("#app:visible")
+            assert "Real_Streamer" in await page.text_content("#who")
+            await page.wait_for_selector("#oauth-status:has-text('connected')")
+            await page.fill("#new-reward-title", "Play with me")
+            await page.fill("#new-reward-cost", "300")
+            await page.click("#create-reward")
+            await page.wait_for_selector("#notice:has-text('Reward created')")
+            row = page.locator("#rewards tr", has_text="Play with me")
+            await row.wait_for()
+            assert "refundable" in await row.text_content()
+            assert await row.locator("select").input_value() == "queue"
+            assert [r["title"] for r in fake.rewards.values()] == ["Play with me"]
+            assert console.unexpected() == []
+    finally:
+        server.stop()

@@ -21,9 +21,11 @@ from twi_overlay.auth import (
 from twi_overlay.db import Tx
 from twi_overlay.domain.commands import execute, load_settings, snapshot
 from twi_overlay.domain.errors import CommandError
+from twi_overlay.domain.settings import valid_binding
 from twi_overlay.errors import ApiError, json_response
 from twi_overlay.jobs import run_maintenance
 from twi_overlay.sqlfiles import sql
+from twi_overlay.twitch import ReconsentNeeded, TwitchError
 
 MAX_IDEMPOTENCY_KEY = 200
 
@@ -123,6 +125,45 @@ def _rewards_view(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
              "managed": r["managed"], "binding": bindings.get(r["id"])} for r in repo.rewards(tx, broadcaster_id)]
 
 
+def _created_reward(tx: Tx, broadcaster_id: str, reward: dict[str, Any], bind: str | None) -> Any:
+    repo.upsert_reward(tx, broadcaster_id, reward)
+    tx.execute(sql.rewards.set_managed, {"broadcaster_id": broadcaster_id, "id": reward["id"], "managed": 1,
+                                         "now": time.time()})
+    if bind:
+        version, _ = load_settings(tx, broadcaster_id)
+        result = execute(tx, broadcaster_id, "settings.update",
+                         {"version": version, "settings": {"rewards": {reward["id"]: bind}}})
+        if isinstance(result, CommandError):
+            return result
+    return next(r for r in _rewards_view(tx, broadcaster_id) if r["id"] == reward["id"])
+
+
+async def post_reward(request: web.Request) -> web.Response:
+    """Create an app-owned reward on Twitch (so its redemptions can be fulfilled or refunded)."""
+    who = await admin_principal(request)
+    body = await read_json(request, 4096)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", 'send {"title": "...", "cost": 100, "bind": "queue"}')
+    title, cost, bind = body.get("title"), body.get("cost", 100), body.get("bind")
+    if not isinstance(title, str) or not 1 <= len(title.strip()) <= 45:
+        raise ApiError(422, "invalid_value", "title: 1-45 characters (Twitch's limit)")
+    if type(cost) is not int or cost < 1:
+        raise ApiError(422, "invalid_value", "cost: a positive integer")
+    if bind is not None and not valid_binding(bind):
+        raise ApiError(422, "invalid_value", 'bind: "queue", "counter:<name>" or "ignore"')
+    twitch = request.app[keys.TWITCH]
+    try:
+        reward = await twitch.create_reward(who.broadcaster_id, title.strip(), cost)
+    except ReconsentNeeded:
+        raise ApiError(409, "needs_reconsent", "sign in with Twitch again to create rewards") from None
+    except TwitchError as exc:
+        raise ApiError(502, "twitch_error", f"Twitch refused: {exc.message}") from None
+    result = await request.app[keys.DB].write(_created_reward, who.broadcaster_id, reward, bind)
+    if isinstance(result, CommandError):
+        raise result
+    return json_response(result, status=201)
+
+
 async def get_rewards(request: web.Request) -> web.Response:
     who = await admin_principal(request)
     return json_response({"data": await request.app[keys.DB].write(_rewards_view, who.broadcaster_id)})
@@ -202,4 +243,5 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/sse-token", post_sse_token)
     app.router.add_post("/api/overlay-key", post_overlay_key)
     app.router.add_get("/api/rewards", get_rewards)
+    app.router.add_post("/api/rewards", post_reward)
     app.router.add_get("/api/history", get_history)

@@ -10,7 +10,7 @@ import weakref
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
-from twi_overlay import api, keys, pages
+from twi_overlay import api, keys, oauth, pages
 from twi_overlay.background import background
 from twi_overlay.config import Settings
 from twi_overlay.db import Database
@@ -23,6 +23,7 @@ from twi_overlay.pipeline import Processor
 from twi_overlay.ratelimit import RateLimiter
 from twi_overlay.sse import STREAMS, admin_sse, close_streams, heartbeat_ctx, overlay_sse
 from twi_overlay.tap import Tap
+from twi_overlay.twitch import Twitch
 from twi_overlay.webhook import eventsub_webhook
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,12 @@ async def db_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     app[keys.DB] = db
     yield
     await db.close()
+
+
+async def twitch_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+    app[keys.TWITCH] = Twitch(app[keys.SETTINGS], app[keys.DB])
+    yield
+    await app[keys.TWITCH].close()
 
 
 async def run_processor(app: web.Application) -> None:
@@ -64,7 +71,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.STARTED_AT] = time.time()
     app[CLOCK] = ClockSkew()
     app[STREAMS] = weakref.WeakSet()
-    app.cleanup_ctx.extend([db_ctx, processor_ctx, ttl_ctx, heartbeat_ctx])
+    app.cleanup_ctx.extend([db_ctx, twitch_ctx, processor_ctx, ttl_ctx, heartbeat_ctx])
     app.on_shutdown.append(close_streams)
 
     app.router.add_post("/eventsub/webhook", eventsub_webhook)
@@ -73,5 +80,6 @@ def create_app(settings: Settings) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_handler)
     api.setup_routes(app)
+    oauth.setup_routes(app)
     pages.setup_routes(app)
     return app

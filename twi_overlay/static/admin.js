@@ -372,7 +372,10 @@
       command("counter.set", { name: $("counter-name").value.trim(), value: 0 }).then(function (r) { if (r.ok) $("counter-name").value = ""; });
     });
     $("settings-form").addEventListener("submit", saveSettings);
-    $("settings-form").addEventListener("input", function () { settingsDirty = true; });
+    $("settings-form").addEventListener("input", function (ev) {
+      if (ev.target.id && ev.target.id.indexOf("new-reward") === 0) return;  // not a setting
+      settingsDirty = true;
+    });
     $("create-reward").addEventListener("click", createReward);
     $("rotate-key").addEventListener("click", rotateKey);
     $("copy-url").addEventListener("click", function () {

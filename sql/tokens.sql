@@ -1,0 +1,9 @@
+-- OAuth tokens per broadcaster (never logged).
+
+-- name: get
+SELECT id, access_token, refresh_token, token_expires_at, scopes, needs_reconsent FROM broadcasters WHERE id = :id;
+
+-- name: store
+UPDATE broadcasters SET access_token = :access_token, refresh_token = :refresh_token,
+    token_expires_at = :expires_at, scopes = :scopes, needs_reconsent = 0, updated_at = :now
+WHERE id = :id;

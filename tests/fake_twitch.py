@@ -1,0 +1,137 @@
+"""A local fake Twitch: OAuth (id.twitch.tv/oauth2) and the Helix endpoints we use, answering with
+Twitch's documented statuses and bodies (TWITCH.md §3, §4). Tests point TWITCH_AUTH_BASE and
+TWITCH_API_BASE at it; our code is not patched."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+from aiohttp import web
+
+CLIENT_ID = "fakeclientid0123456789abcdefghij"
+CLIENT_SECRET = "fake-client-secret-0123456789"
+
+
+@dataclass
+class Token:
+    user_id: str
+    client_id: str
+    scopes: list[str]
+    valid: bool = True
+
+
+@dataclass
+class FakeTwitch:
+    user: dict[str, str] = field(default_factory=lambda: {"id": "5550001", "login": "real_streamer",
+                                                          "display_name": "Real_Streamer"})
+    grant_scopes: list[str] = field(default_factory=lambda: ["channel:read:redemptions",
+                                                             "channel:manage:redemptions"])
+    codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # code -> (redirect_uri, scopes)
+    access: dict[str, Token] = field(default_factory=dict)
+    refresh: dict[str, Token] = field(default_factory=dict)
+    rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    # -- helpers for tests ---------------------------------------------------------------------------
+    def expire_access_tokens(self) -> None:
+        for token in self.access.values():
+            token.valid = False
+
+    def revoke_everything(self) -> None:
+        self.expire_access_tokens()
+        self.refresh.clear()
+
+    def _issue(self, user_id: str, client_id: str, scopes: list[str]) -> dict[str, Any]:
+        access, refresh = secrets.token_hex(15), secrets.token_hex(25)
+        self.access[access] = Token(user_id, client_id, scopes)
+        self.refresh[refresh] = Token(user_id, client_id, scopes)
+        return {"access_token": access, "refresh_token": refresh, "expires_in": 14400, "scope": scopes,
+                "token_type": "bearer"}
+
+    # -- OAuth -----------------------------------------------------------------------------------------
+    async def authorize(self, request: web.Request) -> web.StreamResponse:
+        q = request.query
+        if q.get("client_id") != CLIENT_ID or q.get("response_type") != "code":
+            return web.json_response({"status": 400, "message": "invalid client"}, status=400)
+        code = secrets.token_hex(15)
+        self.codes[code] = (q["redirect_uri"], [s for s in q.get("scope", "").split() if s in self.grant_scopes])
+        raise web.HTTPFound(q["redirect_uri"] + "?" + urlencode({"code": code, "scope": q.get("scope", ""),
+                                                                  "state": q.get("state", "")}))
+
+    async def token(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        self.calls.append(("token", str(form.get("grant_type"))))
+        if form.get("client_id") != CLIENT_ID or form.get("client_secret") != CLIENT_SECRET:
+            return web.json_response({"status": 403, "message": "invalid client secret"}, status=403)
+        if form.get("grant_type") == "authorization_code":
+            found = self.codes.pop(str(form.get("code")), None)
+            if found is None or found[0] != form.get("redirect_uri"):
+                return web.json_response({"status": 400, "message": "Invalid authorization code"}, status=400)
+            return web.json_response(self._issue(self.user["id"], CLIENT_ID, found[1]))
+        if form.get("grant_type") == "refresh_token":
+            old = self.refresh.pop(str(form.get("refresh_token")), None)
+            if old is None:
+                return web.json_response({"status": 400, "message": "Invalid refresh token"}, status=400)
+            return web.json_response(self._issue(old.user_id, old.client_id, old.scopes))
+        return web.json_response({"status": 400, "message": "unsupported grant_type"}, status=400)
+
+    async def validate(self, request: web.Request) -> web.Response:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        token = self.access.get(value) if scheme == "OAuth" else None
+        if token is None or not token.valid:
+            return web.json_response({"status": 401, "message": "invalid access token"}, status=401)
+        return web.json_response({"client_id": token.client_id, "login": self.user["login"], "scopes": token.scopes,
+                                  "user_id": token.user_id, "expires_in": 3600})
+
+    # -- Helix ---------------------------------------------------------------------------------------
+    def _auth(self, request: web.Request, scope: str | None = None) -> Token | web.Response:
+        scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+        token = self.access.get(value) if scheme == "Bearer" else None
+        if token is None or not token.valid or request.headers.get("Client-Id") != token.client_id:
+            return web.json_response({"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"},
+                                     status=401)
+        if scope and scope not in token.scopes:
+            return web.json_response({"error": "Unauthorized", "status": 401,
+                                      "message": f"Missing scope: {scope}"}, status=401)
+        return token
+
+    async def users(self, request: web.Request) -> web.Response:
+        token = self._auth(request)
+        if isinstance(token, web.Response):
+            return token
+        return web.json_response({"data": [{**self.user, "type": "", "broadcaster_type": "affiliate"}]})
+
+    async def create_reward(self, request: web.Request) -> web.Response:
+        token = self._auth(request, "channel:manage:redemptions")
+        if isinstance(token, web.Response):
+            return token
+        self.calls.append(("create_reward", request.query.get("broadcaster_id", "")))
+        if request.query.get("broadcaster_id") != token.user_id:
+            return web.json_response({"error": "Forbidden", "status": 403,
+                                      "message": "broadcaster_id must match the user token"}, status=403)
+        body = await request.json()
+        if not body.get("title") or not isinstance(body.get("cost"), int) or body["cost"] < 1:
+            return web.json_response({"error": "Bad Request", "status": 400, "message": "Missing title or cost"},
+                                     status=400)
+        if any(r["title"] == body["title"] for r in self.rewards.values()):
+            return web.json_response({"error": "Bad Request", "status": 400,
+                                      "message": "CREATE_CUSTOM_REWARD_DUPLICATE_REWARD"}, status=400)
+        reward = {"broadcaster_id": token.user_id, "broadcaster_login": self.user["login"],
+                  "broadcaster_name": self.user["display_name"], "id": str(uuid.uuid4()), "title": body["title"],
+                  "prompt": "", "cost": body["cost"], "is_enabled": True, "is_paused": False, "is_in_stock": True,
+                  "should_redemptions_skip_request_queue": False, "_client_id": token.client_id}
+        self.rewards[reward["id"]] = reward
+        return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/oauth2/authorize", self.authorize)
+        app.router.add_post("/oauth2/token", self.token)
+        app.router.add_get("/oauth2/validate", self.validate)
+        app.router.add_get("/helix/users", self.users)
+        app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
+        return app

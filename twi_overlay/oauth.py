@@ -1,0 +1,73 @@
+"""Sign in with Twitch: /oauth/login → Twitch → /oauth/callback (authorization-code flow, SPEC §8).
+
+`state` is random per attempt and bound to this browser by an HttpOnly cookie: a callback whose state
+does not match the cookie is refused (login CSRF)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.auth import new_session, set_session_cookie
+from twi_overlay.db import Tx
+from twi_overlay.domain.commands import load_settings
+from twi_overlay.errors import ApiError
+from twi_overlay.twitch import SCOPES, Tokens, TwitchError, authorize_url, store_tokens
+
+log = logging.getLogger(__name__)
+STATE_COOKIE = "twi_oauth_state"
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    twitch = request.app[keys.TWITCH]
+    if not twitch.configured:
+        raise ApiError(503, "twitch_not_configured",
+                       "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set; in development use /_debug/login")
+    state = secrets.token_urlsafe(24)
+    response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state))
+    response.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, samesite="Lax", path="/oauth/",
+                        secure=request.app[keys.SETTINGS].production)
+    raise response
+
+
+def _sign_in(tx: Tx, user: dict[str, str], tokens: Tokens) -> tuple[str, str]:
+    repo.upsert_broadcaster(tx, user["id"], user["login"], user.get("display_name") or user["login"])
+    store_tokens(tx, user["id"], tokens)
+    load_settings(tx, user["id"])
+    return new_session(tx, user["id"])
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    expected = request.cookies.get(STATE_COOKIE, "")
+    state = request.query.get("state", "")
+    if not expected or not secrets.compare_digest(expected.encode(), state.encode()):
+        raise ApiError(403, "invalid_state", "sign-in state does not match this browser; start again at /oauth/login")
+    if "error" in request.query:
+        raise ApiError(403, "access_denied", "Twitch did not grant access: " + request.query.get("error", "")[:100])
+    code = request.query.get("code")
+    if not code:
+        raise ApiError(400, "missing_code", "no authorization code in the callback")
+    twitch = request.app[keys.TWITCH]
+    try:
+        tokens = await twitch.exchange_code(code)
+        user = await twitch.get_user(tokens.access_token)
+    except TwitchError as exc:
+        log.warning("twitch sign-in failed", extra={"status": exc.status})
+        raise ApiError(502, "twitch_error", "Twitch refused the sign-in; try again") from None
+    missing = [s for s in SCOPES if s not in tokens.scopes]
+    if missing:
+        raise ApiError(403, "missing_scopes", "Twitch did not grant " + ", ".join(missing))
+    cookie, _csrf = await request.app[keys.DB].write(_sign_in, user, tokens)
+    log.info("broadcaster signed in with Twitch", extra={"broadcaster_id": user["id"]})
+    response = web.HTTPFound("/admin/")
+    set_session_cookie(response, cookie, secure=request.app[keys.SETTINGS].production)
+    response.del_cookie(STATE_COOKIE, path="/oauth/")
+    raise response
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/oauth/login", login)
+    app.router.add_get("/oauth/callback", callback)
