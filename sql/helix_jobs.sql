@@ -7,3 +7,26 @@ RETURNING id;
 
 -- name: pending
 SELECT * FROM helix_jobs WHERE state = 'pending' ORDER BY next_attempt_at, id LIMIT :limit;
+
+-- name: due
+-- Work that may run now, skipping broadcasters who must sign in again or never connected Twitch
+-- (their work waits, kept).
+SELECT j.* FROM helix_jobs j JOIN broadcasters b ON b.id = j.broadcaster_id
+WHERE j.state = 'pending' AND j.next_attempt_at <= :now AND b.needs_reconsent = 0
+  AND b.access_token IS NOT NULL
+ORDER BY j.next_attempt_at, j.id LIMIT :limit;
+
+-- name: finish
+UPDATE helix_jobs SET state = :state, result = :result, attempts = attempts + 1, updated_at = :now
+WHERE id = :id;
+
+-- name: retry
+UPDATE helix_jobs SET attempts = attempts + 1, next_attempt_at = :next_attempt_at, result = :result,
+    updated_at = :now
+WHERE id = :id;
+
+-- name: pending_for_reward
+SELECT * FROM helix_jobs WHERE broadcaster_id = :broadcaster_id AND reward_id = :reward_id AND state = 'pending';
+
+-- name: next_due_at
+SELECT min(next_attempt_at) FROM helix_jobs WHERE state = 'pending';

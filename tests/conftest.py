@@ -5,9 +5,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp.test_utils import TestClient
+from aiohttp.test_utils import TestClient, TestServer
 
-from tests.helpers import BROADCASTER, SECRET, SIGNING_KEY
+from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
+from tests.helpers import BROADCASTER, SECRET, SIGNING_KEY, free_port
 from twi_overlay import keys, repo
 from twi_overlay.app import create_app
 from twi_overlay.auth import mint_token
@@ -57,3 +58,25 @@ async def client(aiohttp_client: Callable[..., Any], settings: Any) -> TestClien
 def admin_headers(bid: str = BROADCASTER, aud: str = "admin", ttl: int = 300, key: str = SIGNING_KEY) -> dict[str, str]:
     token, _ = mint_token(key, aud, bid, ttl)
     return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def twitch(aiohttp_server: Callable[..., Any]) -> tuple[FakeTwitch, str]:
+    fake = FakeTwitch()
+    server = await aiohttp_server(fake.app())
+    return fake, str(server.make_url("")).rstrip("/")
+
+
+@pytest.fixture
+async def app_client(aiohttp_client: Callable[..., Any], settings_env: dict[str, str],
+                     twitch: tuple[FakeTwitch, str]) -> Any:
+    """The real app configured for the fake Twitch (its Helix worker polls fast, backs off briefly)."""
+    _fake, base = twitch
+    port = free_port()
+    env = {**settings_env, "TWITCH_CLIENT_ID": CLIENT_ID, "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
+           "TWITCH_AUTH_BASE": base + "/oauth2", "TWITCH_API_BASE": base + "/helix",
+           "OAUTH_REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/callback", "PORT": str(port),
+           "HELIX_POLL_SECS": "0.05", "HELIX_BACKOFF_SECS": "0.01", "HELIX_THROTTLE_SECS": "0"}
+    return await aiohttp_client(TestServer(create_app(load_settings(env)), port=port))
+
+

@@ -35,6 +35,21 @@ class FakeTwitch:
     refresh: dict[str, Token] = field(default_factory=dict)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    redemptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    patch_script: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # forced answers, in order
+    patch_delay: float = 0.0
+    patches: list[dict[str, Any]] = field(default_factory=list)
+
+    def add_reward(self, title: str, client_id: str = CLIENT_ID) -> str:
+        rid = str(uuid.uuid4())
+        self.rewards[rid] = {"id": rid, "title": title, "cost": 100, "is_enabled": True, "is_paused": False,
+                             "_client_id": client_id, "broadcaster_id": self.user["id"]}
+        return rid
+
+    def add_redemption(self, reward_id: str) -> str:
+        rid = str(uuid.uuid4())
+        self.redemptions[rid] = {"id": rid, "reward_id": reward_id, "status": "UNFULFILLED"}
+        return rid
 
     # -- helpers for tests ---------------------------------------------------------------------------
     def expire_access_tokens(self) -> None:
@@ -127,6 +142,46 @@ class FakeTwitch:
         self.rewards[reward["id"]] = reward
         return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
 
+    async def update_redemptions(self, request: web.Request) -> web.Response:
+        """PATCH /channel_points/custom_rewards/redemptions (TWITCH.md §3.1)."""
+        import asyncio
+
+        if self.patch_delay:
+            await asyncio.sleep(self.patch_delay)
+        token = self._auth(request, "channel:manage:redemptions")
+        if isinstance(token, web.Response):
+            return token
+        ids = request.query.getall("id", [])
+        body = await request.json()
+        self.patches.append({"ids": ids, "status": body.get("status"), "reward_id": request.query.get("reward_id")})
+        if self.patch_script:
+            status, headers = self.patch_script.pop(0)
+            return web.json_response({"error": "forced", "status": status, "message": "forced by test"},
+                                     status=status, headers=headers)
+        if (not ids or len(ids) > 50 or not request.query.get("reward_id")
+                or body.get("status") not in ("FULFILLED", "CANCELED")):
+            return web.json_response({"error": "Bad Request", "status": 400, "message": "bad parameters"}, status=400)
+        if request.query.get("broadcaster_id") != token.user_id:
+            return web.json_response({"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"},
+                                     status=403)
+        reward = self.rewards.get(request.query["reward_id"])
+        if reward is None:
+            return web.json_response({"error": "Not Found", "status": 404, "message": "reward not found"}, status=404)
+        if reward["_client_id"] != token.client_id:
+            return web.json_response({"error": "Forbidden", "status": 403, "message": "The ID in the Client-Id "
+                                      "header must match the client ID used to create the custom reward."},
+                                     status=403)
+        updated = []
+        for rid in ids:
+            red = self.redemptions.get(rid)
+            if red and red["reward_id"] == reward["id"] and red["status"] == "UNFULFILLED":
+                red["status"] = body["status"]
+                updated.append({"id": rid, "status": body["status"], "reward": {"id": reward["id"]}})
+        if not updated:
+            return web.json_response({"error": "Not Found", "status": 404, "message": "redemptions not found"},
+                                     status=404)
+        return web.json_response({"data": updated})
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/oauth2/authorize", self.authorize)
@@ -134,4 +189,5 @@ class FakeTwitch:
         app.router.add_get("/oauth2/validate", self.validate)
         app.router.add_get("/helix/users", self.users)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
+        app.router.add_patch("/helix/channel_points/custom_rewards/redemptions", self.update_redemptions)
         return app

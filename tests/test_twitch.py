@@ -4,32 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from aiohttp.test_utils import TestServer
 from yarl import URL
 
-from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
-from tests.helpers import free_port
+from tests.fake_twitch import CLIENT_ID, FakeTwitch
 from twi_overlay import keys
-from twi_overlay.app import create_app
-from twi_overlay.config import load_settings
-
-
-@pytest.fixture
-async def twitch(aiohttp_server: Any) -> tuple[FakeTwitch, str]:
-    fake = FakeTwitch()
-    server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
-
-
-@pytest.fixture
-async def app_client(aiohttp_client: Any, settings_env: dict[str, str], twitch: tuple[FakeTwitch, str]) -> Any:
-    _fake, base = twitch
-    port = free_port()
-    env = {**settings_env, "TWITCH_CLIENT_ID": CLIENT_ID, "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
-           "TWITCH_AUTH_BASE": base + "/oauth2", "TWITCH_API_BASE": base + "/helix",
-           "OAUTH_REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/callback", "PORT": str(port)}
-    return await aiohttp_client(TestServer(create_app(load_settings(env)), port=port))
 
 
 async def sign_in(client: Any) -> dict[str, Any]:

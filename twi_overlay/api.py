@@ -72,6 +72,7 @@ async def post_command(request: web.Request) -> web.Response:
                                  result=result.code if failed else result["result"])
     if failed:
         raise result
+    request.app[keys.HELIX].wake()  # a complete/cancel/clear may have queued a status update for Twitch
     return json_response(result)
 
 

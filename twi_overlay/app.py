@@ -15,6 +15,7 @@ from twi_overlay.background import background
 from twi_overlay.config import Settings
 from twi_overlay.db import Database
 from twi_overlay.health import CLOCK, ClockSkew, healthz
+from twi_overlay.helix_worker import HelixWorker
 from twi_overlay.hub import Hub
 from twi_overlay.jobs import ttl_ctx
 from twi_overlay.middlewares import edge_middleware
@@ -40,9 +41,20 @@ async def db_ctx(app: web.Application):  # type: ignore[no-untyped-def]
 
 
 async def twitch_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-    app[keys.TWITCH] = Twitch(app[keys.SETTINGS], app[keys.DB])
-    yield
+    settings = app[keys.SETTINGS]
+    app[keys.TWITCH] = Twitch(settings, app[keys.DB])
+    app[keys.HELIX] = HelixWorker(app[keys.DB], app[keys.TWITCH], app[keys.TAP], settings.helix_poll_secs,
+                                  settings.helix_backoff_secs, settings.helix_throttle_secs)
+    if app[keys.TWITCH].configured:
+        async for _ in background("helix-worker", run_helix)(app):
+            yield
+    else:
+        yield
     await app[keys.TWITCH].close()
+
+
+async def run_helix(app: web.Application) -> None:
+    await app[keys.HELIX].run()
 
 
 async def run_processor(app: web.Application) -> None:

@@ -49,6 +49,9 @@ class Settings:
     retention_hours: float = 72.0
     max_clock_skew_secs: float = 600.0
     shutdown_timeout_secs: float = 5.0
+    helix_poll_secs: float = 1.0
+    helix_backoff_secs: float = 1.0
+    helix_throttle_secs: float = 0.2
     warnings: tuple[str, ...] = ()
 
     @property
@@ -148,6 +151,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     ring = int(number("SSE_RING_MAX", 1000, 1, 1_000_000, int))
     ttl_interval = number("TTL_INTERVAL_SECS", 600.0, 0.05, 86400)
     token_ttl = int(number("SSE_TOKEN_TTL_SECS", 300, 10, 86400, int))
+    helix_poll = number("HELIX_POLL_SECS", 1.0, 0.01, 3600)
+    helix_backoff = number("HELIX_BACKOFF_SECS", 1.0, 0.001, 3600)
+    helix_throttle = number("HELIX_THROTTLE_SECS", 0.2, 0.0, 60)
     client_buffer = int(number("SSE_CLIENT_BUFFER_BYTES", 65536, 1024, 16 * 1024 * 1024, int))
 
     client_id = get("TWITCH_CLIENT_ID")
@@ -211,6 +217,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sse_ring_max=ring,
         sse_token_ttl_secs=token_ttl,
         sse_client_buffer=client_buffer,
+        helix_poll_secs=helix_poll,
+        helix_backoff_secs=helix_backoff,
+        helix_throttle_secs=helix_throttle,
         ttl_interval_secs=ttl_interval,
         warnings=tuple(warnings),
     )

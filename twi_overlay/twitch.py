@@ -122,7 +122,10 @@ class Twitch:
                                         params=params, json=json) as r:
             metrics.HELIX_REQUESTS.labels(path, str(r.status)).inc()
             body = await r.json(content_type=None) if r.content_length != 0 else {}
-            return r.status, body or {}
+            body = body if isinstance(body, dict) else {}
+            if r.status == 429 and "Ratelimit-Reset" in r.headers:
+                body["_ratelimit_reset"] = r.headers["Ratelimit-Reset"]
+            return r.status, body
 
     async def user_helix(self, broadcaster_id: str, method: str, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
         """A Helix call with the broadcaster's user token: one refresh-and-retry on 401."""
