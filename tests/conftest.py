@@ -76,7 +76,8 @@ async def app_client(aiohttp_client: Callable[..., Any], settings_env: dict[str,
     env = {**settings_env, "TWITCH_CLIENT_ID": CLIENT_ID, "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
            "TWITCH_AUTH_BASE": base + "/oauth2", "TWITCH_API_BASE": base + "/helix",
            "OAUTH_REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/callback", "PORT": str(port),
-           "HELIX_POLL_SECS": "0.05", "HELIX_BACKOFF_SECS": "0.01", "HELIX_THROTTLE_SECS": "0"}
+           "HELIX_POLL_SECS": "0.05", "HELIX_BACKOFF_SECS": "0.01", "HELIX_THROTTLE_SECS": "0",
+           "APP_BASE_URL": f"http://127.0.0.1:{port}"}
     return await aiohttp_client(TestServer(create_app(load_settings(env)), port=port))
 
 

@@ -39,6 +39,9 @@ class FakeTwitch:
     patch_script: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # forced answers, in order
     patch_delay: float = 0.0
     patches: list[dict[str, Any]] = field(default_factory=list)
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+    secrets_by_sub: dict[str, str] = field(default_factory=dict)
+    challenge_tasks: list[Any] = field(default_factory=list)
 
     def add_reward(self, title: str, client_id: str = CLIENT_ID) -> str:
         rid = str(uuid.uuid4())
@@ -87,6 +90,10 @@ class FakeTwitch:
             if found is None or found[0] != form.get("redirect_uri"):
                 return web.json_response({"status": 400, "message": "Invalid authorization code"}, status=400)
             return web.json_response(self._issue(self.user["id"], CLIENT_ID, found[1]))
+        if form.get("grant_type") == "client_credentials":
+            access = secrets.token_hex(15)
+            self.access[access] = Token("", CLIENT_ID, [])
+            return web.json_response({"access_token": access, "expires_in": 5000000, "token_type": "bearer"})
         if form.get("grant_type") == "refresh_token":
             old = self.refresh.pop(str(form.get("refresh_token")), None)
             if old is None:
@@ -182,6 +189,84 @@ class FakeTwitch:
                                      status=404)
         return web.json_response({"data": updated})
 
+    # -- EventSub subscriptions (webhook transport: app access token) --------------------------------
+    def _app_auth(self, request: web.Request) -> Token | web.Response:
+        token = self._auth(request)
+        if isinstance(token, Token) and token.user_id:
+            return web.json_response({"error": "Unauthorized", "status": 401,
+                                      "message": "An app access token is required."}, status=401)
+        return token
+
+    async def list_subscriptions(self, request: web.Request) -> web.Response:
+        token = self._app_auth(request)
+        if isinstance(token, web.Response):
+            return token
+        subs = list(self.subscriptions.values())
+        page, after = 5, int(request.query.get("after") or 0)  # small pages: callers must follow the cursor
+        chunk = subs[after:after + page]
+        pagination = {"cursor": str(after + page)} if after + page < len(subs) else {}
+        return web.json_response({"data": chunk, "total": len(subs), "total_cost": 0, "max_total_cost": 10000,
+                                  "pagination": pagination})
+
+    async def create_subscription(self, request: web.Request) -> web.Response:
+        import asyncio
+
+        token = self._app_auth(request)
+        if isinstance(token, web.Response):
+            return token
+        body = await request.json()
+        transport = body.get("transport") or {}
+        secret = transport.get("secret", "")
+        if not (10 <= len(secret) <= 100) or transport.get("method") != "webhook":
+            return web.json_response({"error": "Bad Request", "status": 400, "message": "invalid transport"},
+                                     status=400)
+        for sub in self.subscriptions.values():
+            if (sub["type"], sub["condition"], sub["transport"]["callback"]) == (
+                    body["type"], body["condition"], transport["callback"]) and sub["status"] in (
+                    "enabled", "webhook_callback_verification_pending"):
+                return web.json_response({"error": "Conflict", "status": 409,
+                                          "message": "subscription already exists"}, status=409)
+        sub = {"id": str(uuid.uuid4()), "status": "webhook_callback_verification_pending", "type": body["type"],
+               "version": body["version"], "condition": body["condition"], "created_at": "2026-11-29T00:00:00Z",
+               "transport": {"method": "webhook", "callback": transport["callback"]}, "cost": 1}
+        self.subscriptions[sub["id"]] = sub
+        self.secrets_by_sub[sub["id"]] = secret
+        self.challenge_tasks.append(asyncio.ensure_future(self._verify(sub)))
+        return web.json_response({"data": [sub], "total": len(self.subscriptions), "total_cost": 0,
+                                  "max_total_cost": 10000}, status=202)
+
+    async def _verify(self, sub: dict[str, Any]) -> None:
+        """Twitch's callback verification: a signed challenge the callback must echo as text/plain."""
+        import aiohttp
+
+        from tests.helpers import delivery
+
+        challenge = secrets.token_hex(16)
+        headers, raw = delivery({"challenge": challenge, "subscription": sub}, "webhook_callback_verification",
+                                secret=self.secrets_by_sub[sub["id"]], sub_type=sub["type"])
+        try:
+            async with aiohttp.ClientSession() as s, s.post(sub["transport"]["callback"], data=raw,
+                                                              headers=headers) as r:
+                ok = r.status == 200 and await r.text() == challenge and r.content_type == "text/plain"
+        except aiohttp.ClientError:
+            ok = False
+        sub["status"] = "enabled" if ok else "webhook_callback_verification_failed"
+
+    async def settle(self) -> None:
+        import asyncio
+
+        while self.challenge_tasks:
+            await asyncio.gather(*self.challenge_tasks)
+            self.challenge_tasks = [t for t in self.challenge_tasks if not t.done()]
+
+    async def delete_subscription(self, request: web.Request) -> web.Response:
+        token = self._app_auth(request)
+        if isinstance(token, web.Response):
+            return token
+        if self.subscriptions.pop(request.query.get("id", ""), None) is None:
+            return web.json_response({"error": "Not Found", "status": 404, "message": "not found"}, status=404)
+        return web.Response(status=204)
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/oauth2/authorize", self.authorize)
@@ -190,4 +275,7 @@ class FakeTwitch:
         app.router.add_get("/helix/users", self.users)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
         app.router.add_patch("/helix/channel_points/custom_rewards/redemptions", self.update_redemptions)
+        app.router.add_get("/helix/eventsub/subscriptions", self.list_subscriptions)
+        app.router.add_post("/helix/eventsub/subscriptions", self.create_subscription)
+        app.router.add_delete("/helix/eventsub/subscriptions", self.delete_subscription)
         return app

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from twi_overlay import keys, repo
+from twi_overlay import keys, repo, subscriptions
 from twi_overlay.auth import (
     AUDIENCES,
     SESSION_COOKIE,
@@ -223,19 +223,47 @@ def _subscriptions(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
 
 
 async def get_subscriptions(request: web.Request) -> web.Response:
-    """The EventSub subscriptions this server knows of for the broadcaster (from revocations so far)."""
+    """Desired vs actual EventSub subscriptions (from Twitch when configured, else what we recorded)."""
     who = await admin_principal(request)
+    twitch = request.app[keys.TWITCH]
+    if twitch.configured:
+        try:
+            found = await subscriptions.diff(request.app[keys.DB], twitch)
+        except TwitchError as exc:
+            raise ApiError(502, "twitch_error", f"Twitch did not list subscriptions: {exc.message}") from None
+        mine = [s for s in found["actual"] if s.get("condition", {}).get("broadcaster_user_id") == who.broadcaster_id]
+        return json_response({
+            "data": [{"id": s["id"], "type": s["type"], "version": s.get("version"), "status": s.get("status")}
+                     for s in mine],
+            "missing": [m["type"] for m in found["missing"]
+                        if m["condition"]["broadcaster_user_id"] == who.broadcaster_id],
+            "stale": [s["id"] for s in found["stale"]],
+            "summary": f"{sum(1 for s in mine if s.get('status') == 'enabled')} enabled, "
+                       + subscriptions.summary({"missing": found["missing"], "stale": found["stale"]})})
     subs = await request.app[keys.DB].read(_subscriptions, who.broadcaster_id)
     bad = [s for s in subs if s["status"] != "enabled"]
-    summary = ("no subscriptions recorded" if not subs else
+    summary = ("Twitch is not configured: no subscriptions" if not subs else
                f"{len(subs) - len(bad)} enabled, {len(bad)} revoked" if bad else f"{len(subs)} enabled")
     return json_response({"data": subs, "summary": summary})
+
+
+async def post_reconcile(request: web.Request) -> web.Response:
+    await admin_principal(request)
+    twitch = request.app[keys.TWITCH]
+    if not twitch.configured:
+        raise ApiError(503, "twitch_not_configured", "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set")
+    try:
+        result = await subscriptions.reconcile(request.app[keys.DB], twitch)
+    except TwitchError as exc:
+        raise ApiError(502, "twitch_error", f"Twitch refused: {exc.message}") from None
+    return json_response(result)
 
 
 def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/logout", post_logout)
     app.router.add_get("/api/oauth/status", get_oauth_status)
     app.router.add_get("/api/subscriptions", get_subscriptions)
+    app.router.add_post("/api/subscriptions/reconcile", post_reconcile)
     app.router.add_get("/api/session", get_session)
     app.router.add_get("/api/state", get_state)
     app.router.add_post("/api/commands", post_command)

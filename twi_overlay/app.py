@@ -23,6 +23,7 @@ from twi_overlay.migrate import migrate
 from twi_overlay.pipeline import Processor
 from twi_overlay.ratelimit import RateLimiter
 from twi_overlay.sse import STREAMS, admin_sse, close_streams, heartbeat_ctx, overlay_sse
+from twi_overlay.subscriptions import subscriptions_loop
 from twi_overlay.tap import Tap
 from twi_overlay.twitch import Twitch
 from twi_overlay.webhook import eventsub_webhook
@@ -47,7 +48,8 @@ async def twitch_ctx(app: web.Application):  # type: ignore[no-untyped-def]
                                   settings.helix_backoff_secs, settings.helix_throttle_secs)
     if app[keys.TWITCH].configured:
         async for _ in background("helix-worker", run_helix)(app):
-            yield
+            async for _ in background("eventsub-subscriptions", subscriptions_loop)(app):
+                yield
     else:
         yield
     await app[keys.TWITCH].close()

@@ -124,6 +124,47 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_subscriptions(args: argparse.Namespace) -> int:
+    from twi_overlay.db import Database
+    from twi_overlay.migrate import migrate
+    from twi_overlay.subscriptions import diff, reconcile
+    from twi_overlay.twitch import Twitch, TwitchError
+
+    settings = _settings()
+    _logging(settings)
+    twitch_ok = settings.twitch_client_id and settings.twitch_client_secret
+    if not twitch_ok:
+        print("subscriptions: TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set", file=sys.stderr)
+        return 2
+    migrate(settings.database_path)
+
+    async def run() -> int:
+        db = Database(settings.database_path)
+        await db.open()
+        twitch = Twitch(settings, db)
+        try:
+            if args.apply:
+                done = await reconcile(db, twitch)
+                print(f"created {done['created']}, deleted {done['deleted']}")
+            found = await diff(db, twitch)
+        except TwitchError as exc:
+            print(f"subscriptions: Twitch answered {exc.status}: {exc.message}", file=sys.stderr)
+            return 2
+        finally:
+            await twitch.close()
+            await db.close()
+        for m in found["missing"]:
+            print(f"missing: {m['type']} v{m['version']} broadcaster {m['condition']['broadcaster_user_id']}")
+        for st in found["stale"]:
+            print(f"stale:   {st['type']} {st['id']} ({st.get('status')})")
+        enabled = sum(1 for x in found["actual"] if x.get("status") == "enabled")
+        print(f"{len(found['desired'])} desired, {enabled} enabled: "
+              f"{len(found['missing'])} missing, {len(found['stale'])} stale")
+        return 0 if not found["missing"] and not found["stale"] else 1
+
+    return asyncio.run(run())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twi-overlay", description=__doc__)
     sub = parser.add_subparsers(dest="command")
@@ -138,6 +179,9 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--ttl", type=int, default=300, help="seconds (default 300)")
     token.set_defaults(func=cmd_token)
     sub.add_parser("maintenance", help="run TTL + checkpoint now").set_defaults(func=cmd_maintenance)
+    subs = sub.add_parser("subscriptions", help="EventSub desired vs actual; exit 0 when no difference")
+    subs.add_argument("--apply", action="store_true", help="create missing and delete stale subscriptions first")
+    subs.set_defaults(func=cmd_subscriptions)
     backup = sub.add_parser("backup", help="online backup through SQLite's backup API")
     backup.add_argument("dest")
     backup.set_defaults(func=cmd_backup)

@@ -5,6 +5,7 @@ does not match the cookie is refused (login CSRF)."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 
@@ -62,10 +63,29 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise ApiError(403, "missing_scopes", "Twitch did not grant " + ", ".join(missing))
     cookie, _csrf = await request.app[keys.DB].write(_sign_in, user, tokens)
     log.info("broadcaster signed in with Twitch", extra={"broadcaster_id": user["id"]})
+    _reconcile_soon(request.app)
     response = web.HTTPFound("/admin/")
     set_session_cookie(response, cookie, secure=request.app[keys.SETTINGS].production)
     response.del_cookie(STATE_COOKIE, path="/oauth/")
     raise response
+
+
+_RECONCILES: set[asyncio.Task[None]] = set()
+
+
+def _reconcile_soon(app: web.Application) -> None:
+    """After a sign-in: create this broadcaster's EventSub subscriptions (in the background)."""
+    from twi_overlay.subscriptions import reconcile
+
+    async def run() -> None:
+        try:
+            await reconcile(app[keys.DB], app[keys.TWITCH])
+        except Exception:
+            log.exception("reconciling subscriptions after sign-in failed (the hourly pass will retry)")
+
+    task = asyncio.create_task(run(), name="reconcile-after-login")
+    _RECONCILES.add(task)
+    task.add_done_callback(_RECONCILES.discard)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -64,6 +64,7 @@ class Twitch:
         self.settings = settings
         self.db = db
         self.session = aiohttp.ClientSession(timeout=TIMEOUT)
+        self._app_token: tuple[str, float] | None = None  # (token, expires_at)
 
     async def close(self) -> None:
         await self.session.close()
@@ -113,6 +114,19 @@ class Twitch:
             if r.status != 200:
                 raise TwitchError(r.status, "validate failed")
             return await r.json()  # type: ignore[no-any-return]
+
+    async def app_token(self, renew: bool = False) -> str:
+        """App access token (client credentials) for EventSub management; cached until near expiry."""
+        if renew or self._app_token is None or self._app_token[1] - time.time() < 60:
+            data = await self._token_request({"grant_type": "client_credentials"})
+            self._app_token = (data["access_token"], time.time() + float(data.get("expires_in") or 3600))
+        return self._app_token[0]
+
+    async def app_helix(self, method: str, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+        status, body = await self.helix(method, path, await self.app_token(), **kw)
+        if status == 401:
+            status, body = await self.helix(method, path, await self.app_token(renew=True), **kw)
+        return status, body
 
     # -- Helix --------------------------------------------------------------------------------------
     async def helix(self, method: str, path: str, token: str, *, params: Any = None,
