@@ -42,9 +42,12 @@ if wait_for "$tmp/tap" ":heartbeat" 5; then
   else fail "2 tap showed no sse stage"; fi
 else fail "2 tap gave no heartbeat"; fi
 
-# 3. subscription inventory
+# 3. subscription inventory: no difference between desired and actual (when Twitch is configured)
 if curl -fsS -H "$AUTH" -o "$tmp/subs" "$BASE_URL/api/subscriptions"; then
-  pass "3 subscriptions: $(sed -n 's/.*"summary":"\([^"]*\)".*/\1/p' "$tmp/subs")"
+  summary=$(sed -n 's/.*"summary":"\([^"]*\)".*/\1/p' "$tmp/subs")
+  if grep -q '"missing":\[\]' "$tmp/subs" && grep -q '"stale":\[\]' "$tmp/subs"; then pass "3 subscriptions: $summary"
+  elif grep -q '"missing"' "$tmp/subs"; then fail "3 subscriptions differ: $summary (scripts/make-subscriptions.sh --apply)"
+  else pass "3 subscriptions: $summary"; fi
 else fail "3 /api/subscriptions did not answer"; fi
 
 # 4. settings.update shows up on the admin SSE stream
