@@ -49,10 +49,37 @@ class FakeTwitch:
                              "_client_id": client_id, "broadcaster_id": self.user["id"]}
         return rid
 
-    def add_redemption(self, reward_id: str) -> str:
+    def add_redemption(self, reward_id: str, user_name: str = "viewer", user_input: str = "") -> str:
         rid = str(uuid.uuid4())
-        self.redemptions[rid] = {"id": rid, "reward_id": reward_id, "status": "UNFULFILLED"}
+        self.redemptions[rid] = {"id": rid, "reward_id": reward_id, "status": "UNFULFILLED", "user_name": user_name,
+                                 "user_input": user_input, "n": len(self.redemptions)}
         return rid
+
+    async def list_redemptions(self, request: web.Request) -> web.Response:
+        """GET /channel_points/custom_rewards/redemptions: by reward and status, paginated (first, after)."""
+        token = self._auth(request, "channel:read:redemptions")
+        if isinstance(token, web.Response):
+            return token
+        q = request.query
+        reward = self.rewards.get(q.get("reward_id", ""))
+        if reward is None or not q.get("status"):
+            return web.json_response({"error": "Bad Request", "status": 400, "message": "reward_id and status"},
+                                     status=400)
+        if reward["_client_id"] != token.client_id:
+            return web.json_response({"error": "Forbidden", "status": 403, "message": "not your reward"}, status=403)
+        found = sorted((r for r in self.redemptions.values()
+                        if r["reward_id"] == reward["id"] and r["status"] == q["status"]), key=lambda r: r["n"])
+        if q.get("sort") == "NEWEST":
+            found.reverse()
+        first, after = int(q.get("first", "20")), int(q.get("after") or 0)
+        page = found[after:after + first]
+        data = [{"broadcaster_id": token.user_id, "id": r["id"], "user_id": "u" + r["id"][:6],
+                 "user_login": r["user_name"].lower(), "user_name": r["user_name"], "user_input": r["user_input"],
+                 "status": r["status"], "redeemed_at": "2026-11-29T00:00:00Z",
+                 "reward": {"id": reward["id"], "title": reward["title"], "prompt": "", "cost": reward["cost"]}}
+                for r in page]
+        return web.json_response({"data": data, "pagination": {"cursor": str(after + first)}
+                                  if after + first < len(found) else {}})
 
     # -- helpers for tests ---------------------------------------------------------------------------
     def expire_access_tokens(self) -> None:
@@ -275,6 +302,7 @@ class FakeTwitch:
         app.router.add_get("/helix/users", self.users)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
         app.router.add_patch("/helix/channel_points/custom_rewards/redemptions", self.update_redemptions)
+        app.router.add_get("/helix/channel_points/custom_rewards/redemptions", self.list_redemptions)
         app.router.add_get("/helix/eventsub/subscriptions", self.list_subscriptions)
         app.router.add_post("/helix/eventsub/subscriptions", self.create_subscription)
         app.router.add_delete("/helix/eventsub/subscriptions", self.delete_subscription)

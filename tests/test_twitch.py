@@ -98,3 +98,24 @@ async def test_refused_refresh_means_reconsent(app_client: Any, twitch: tuple[Fa
 async def test_login_without_twitch_credentials_says_so(client: Any) -> None:
     r = await client.get("/oauth/login", allow_redirects=False)
     assert r.status == 503 and (await r.json())["error"]["code"] == "twitch_not_configured"
+
+
+async def test_validate_refreshes_an_expired_token_and_flags_reconsent(app_client: Any,
+                                                                       twitch: tuple[FakeTwitch, str]) -> None:
+    from twi_overlay import keys, metrics
+
+    fake, _ = twitch
+    await sign_in(app_client)
+    tw = app_client.app[keys.TWITCH]
+    await tw.validate_all()
+    assert (await (await app_client.get("/api/oauth/status")).json())["valid"] is True
+    failures = metrics.OAUTH_VALIDATE_FAILURES._value.get()
+    fake.expire_access_tokens()
+    await tw.validate_all()
+    assert metrics.OAUTH_VALIDATE_FAILURES._value.get() == failures + 1
+    status = await (await app_client.get("/api/oauth/status")).json()
+    assert status["valid"] is True and status["needs_reconsent"] is False  # refreshed
+    fake.revoke_everything()
+    await tw.validate_all()
+    status = await (await app_client.get("/api/oauth/status")).json()
+    assert status["valid"] is False and status["needs_reconsent"] is True

@@ -212,6 +212,9 @@ def _oauth_status(tx: Tx, broadcaster_id: str) -> dict[str, Any]:
 async def get_oauth_status(request: web.Request) -> web.Response:
     who = await admin_principal(request)
     status = await request.app[keys.DB].read(_oauth_status, who.broadcaster_id)
+    checked = request.app[keys.TWITCH].validity.get(who.broadcaster_id)
+    if checked is not None:
+        status["valid"], status["validated_at"] = checked
     status["reconsent_url"] = f"{request.app[keys.SETTINGS].base_url}/oauth/login"
     return json_response(status)
 

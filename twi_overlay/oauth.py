@@ -74,7 +74,8 @@ _RECONCILES: set[asyncio.Task[None]] = set()
 
 
 def _reconcile_soon(app: web.Application) -> None:
-    """After a sign-in: create this broadcaster's EventSub subscriptions (in the background)."""
+    """After a sign-in: create the EventSub subscriptions and queue redemptions we missed (background)."""
+    from twi_overlay.catchup import catch_up_all
     from twi_overlay.subscriptions import reconcile
 
     async def run() -> None:
@@ -82,6 +83,7 @@ def _reconcile_soon(app: web.Application) -> None:
             await reconcile(app[keys.DB], app[keys.TWITCH])
         except Exception:
             log.exception("reconciling subscriptions after sign-in failed (the hourly pass will retry)")
+        await catch_up_all(app[keys.DB], app[keys.TWITCH])
 
     task = asyncio.create_task(run(), name="reconcile-after-login")
     _RECONCILES.add(task)

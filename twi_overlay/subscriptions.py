@@ -110,8 +110,10 @@ async def subscriptions_loop(app: Any) -> None:
     import asyncio
 
     from twi_overlay import keys
+    from twi_overlay.catchup import catch_up_all
 
     db, twitch = app[keys.DB], app[keys.TWITCH]
+    await catch_up_all(db, twitch)  # start-up: redemptions made while the server was down
     last = 0.0
     backoff = 5.0
     while True:
@@ -119,6 +121,8 @@ async def subscriptions_loop(app: Any) -> None:
             "SELECT count(*) FROM eventsub_subscriptions WHERE resubscribe = 1"))
         now = time.time()
         if now - last >= SUBSCRIPTIONS_INTERVAL_SECS or (pending and now - last >= backoff):
+            if now - last >= SUBSCRIPTIONS_INTERVAL_SECS:
+                await twitch.validate_all()  # start-up and hourly
             last = now
             try:
                 result = await reconcile(db, twitch)

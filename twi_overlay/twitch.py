@@ -65,6 +65,7 @@ class Twitch:
         self.db = db
         self.session = aiohttp.ClientSession(timeout=TIMEOUT)
         self._app_token: tuple[str, float] | None = None  # (token, expires_at)
+        self.validity: dict[str, tuple[bool, float]] = {}  # broadcaster -> (token valid, checked at)
 
     async def close(self) -> None:
         await self.session.close()
@@ -127,6 +128,24 @@ class Twitch:
         if status == 401:
             status, body = await self.helix(method, path, await self.app_token(renew=True), **kw)
         return status, body
+
+    async def validate_all(self) -> None:
+        """/oauth2/validate for every connected broadcaster (start-up and hourly): 401 → refresh;
+        a refused refresh flags needs_reconsent (the admin page then shows the re-consent link)."""
+        rows = await self.db.read(lambda tx: [dict(r) for r in tx.all(
+            "SELECT id, access_token FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0")])
+        for row in rows:
+            try:
+                ok = await self.validate(row["access_token"]) is not None
+                if not ok:
+                    await self.refresh(row["id"])
+                    ok = True
+            except ReconsentNeeded:
+                ok = False
+            except (TwitchError, aiohttp.ClientError, TimeoutError):
+                log.warning("token validation could not run", extra={"broadcaster_id": row["id"]})
+                continue
+            self.validity[row["id"]] = (ok, time.time())
 
     # -- Helix --------------------------------------------------------------------------------------
     async def helix(self, method: str, path: str, token: str, *, params: Any = None,

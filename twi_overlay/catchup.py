@@ -1,0 +1,72 @@
+"""After downtime: redemptions of managed queue rewards still UNFULFILLED on Twitch that we never saw
+(the server was down, a delivery was lost) are fetched from Helix, oldest first and page by page, and
+go through the same `redemption.add` command as a webhook delivery, deduplicated by redemption id.
+Runs at start-up and after each sign-in (SPEC §8)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twi_overlay.db import Database, Tx
+from twi_overlay.domain.commands import execute, load_settings
+from twi_overlay.twitch import ReconsentNeeded, Twitch, TwitchError
+
+log = logging.getLogger(__name__)
+
+
+def _queue_rewards(tx: Tx, broadcaster_id: str) -> list[str]:
+    _, doc = load_settings(tx, broadcaster_id)
+    managed = {r[0] for r in tx.all("SELECT id FROM rewards WHERE broadcaster_id = ? AND managed = 1",
+                                    (broadcaster_id,))}
+    return [rid for rid, binding in doc["rewards"].items() if binding == "queue" and rid in managed]
+
+
+def _add(tx: Tx, broadcaster_id: str, redemption: dict[str, Any]) -> str:
+    reward = redemption.get("reward") or {}
+    payload = {"redemption_id": redemption["id"], "reward_id": reward.get("id", ""),
+               "reward_title": reward.get("title", ""), "reward_cost": reward.get("cost", 0),
+               "user_id": redemption.get("user_id", ""), "user_login": redemption.get("user_login", ""),
+               "user_name": redemption.get("user_name", ""), "user_input": redemption.get("user_input", ""),
+               "status": "unfulfilled", "redeemed_at": redemption.get("redeemed_at", "")}
+    result = execute(tx, broadcaster_id, "redemption.add", payload, source="twitch",
+                     idempotency_key=f"redemption:{redemption['id']}")
+    return "error" if not isinstance(result, dict) else ("known" if result.get("replayed") else result["result"])
+
+
+async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[str, int]:
+    counts = {"seen": 0, "added": 0}
+    for reward_id in await db.read(_queue_rewards, broadcaster_id):
+        cursor = None
+        while True:
+            params = {"broadcaster_id": broadcaster_id, "reward_id": reward_id, "status": "UNFULFILLED",
+                      "sort": "OLDEST", "first": "50"}
+            if cursor:
+                params["after"] = cursor
+            try:
+                status, body = await twitch.user_helix(broadcaster_id, "GET",
+                                                       "channel_points/custom_rewards/redemptions", params=params)
+            except ReconsentNeeded:
+                return counts
+            if status != 200:
+                raise TwitchError(status, str(body.get("message", "could not list redemptions")))
+            for redemption in body.get("data", []):
+                counts["seen"] += 1
+                if await db.write(_add, broadcaster_id, redemption) not in ("known", "error"):
+                    counts["added"] += 1
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if not cursor or not body.get("data"):
+                break
+    if counts["added"]:
+        log.info("redemptions made while we were away were queued", extra=counts)
+    return counts
+
+
+async def catch_up_all(db: Database, twitch: Twitch) -> None:
+    ids = await db.read(lambda tx: [r[0] for r in tx.all(
+        "SELECT id FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0")])
+    for broadcaster_id in ids:
+        try:
+            await catch_up(db, twitch, broadcaster_id)
+        except Exception:
+            log.exception("catching up on redemptions failed", extra={"broadcaster_id": broadcaster_id})
