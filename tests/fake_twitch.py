@@ -176,6 +176,23 @@ class FakeTwitch:
         self.rewards[reward["id"]] = reward
         return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
 
+    async def update_reward(self, request: web.Request) -> web.Response:
+        """PATCH /channel_points/custom_rewards?broadcaster_id=&id= (only the creating client may)."""
+        token = self._auth(request, "channel:manage:redemptions")
+        if isinstance(token, web.Response):
+            return token
+        reward = self.rewards.get(request.query.get("id", ""))
+        if reward is None:
+            return web.json_response({"error": "Not Found", "status": 404, "message": "reward not found"}, status=404)
+        if reward["_client_id"] != token.client_id:
+            return web.json_response({"error": "Forbidden", "status": 403, "message": "not your reward"}, status=403)
+        body = await request.json()
+        self.calls.append(("update_reward", f"{reward['id']} is_paused={body.get('is_paused')}"))
+        for k in ("is_paused", "is_enabled", "title", "cost"):
+            if k in body:
+                reward[k] = body[k]
+        return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
+
     async def update_redemptions(self, request: web.Request) -> web.Response:
         """PATCH /channel_points/custom_rewards/redemptions (TWITCH.md §3.1)."""
         import asyncio
@@ -301,6 +318,7 @@ class FakeTwitch:
         app.router.add_get("/oauth2/validate", self.validate)
         app.router.add_get("/helix/users", self.users)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
+        app.router.add_patch("/helix/channel_points/custom_rewards", self.update_reward)
         app.router.add_patch("/helix/channel_points/custom_rewards/redemptions", self.update_redemptions)
         app.router.add_get("/helix/channel_points/custom_rewards/redemptions", self.list_redemptions)
         app.router.add_get("/helix/eventsub/subscriptions", self.list_subscriptions)

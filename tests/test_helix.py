@@ -177,3 +177,35 @@ async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(ap
     again = await catch_up(app_client.app[keys.DB], app_client.app[keys.TWITCH], "5550001")
     assert again["added"] == 0 and len(await entries(app_client)) == 8
     assert seen in {e["redemption_id"] for e in await entries(app_client)}
+
+
+async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    session = await sign_in(app_client)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    reward = (await (await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"},
+                                           headers=h)).json())["id"]
+    worker = app_client.app[keys.HELIX]
+
+    async def settings(**queue: Any) -> None:
+        state = await (await app_client.get("/api/state")).json()
+        r = await app_client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
+            "version": state["settings"]["version"], "settings": {"queue": queue}}})
+        assert r.status == 200
+        await worker.run_once()
+
+    await settings(open=False)
+    assert fake.rewards[reward]["is_paused"] is True
+    await settings(open=True)
+    assert fake.rewards[reward]["is_paused"] is False
+    await settings(max_length=1)
+    await redeem(app_client, fake, reward)  # the queue is now full
+    await worker.run_once()
+    assert fake.rewards[reward]["is_paused"] is True
+    entry = (await entries(app_client))[0]
+    await app_client.post("/api/commands", headers=h,
+                          json={"type": "queue.complete", "payload": {"entry_id": entry["id"]}})
+    await worker.run_once()
+    assert fake.rewards[reward]["is_paused"] is False
+    rewards = (await (await app_client.get("/api/rewards")).json())["data"]
+    assert [r["is_paused"] for r in rewards if r["id"] == reward] == [False]

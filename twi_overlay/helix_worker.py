@@ -61,6 +61,33 @@ def _retry(tx: Tx, jobs: list[dict[str, Any]], at: float, result: str) -> None:
             tx.execute(sql.helix_jobs.retry, {"id": job["id"], "next_attempt_at": at, "result": result, "now": now})
 
 
+def _pause_mismatches(tx: Tx) -> list[tuple[str, str, bool]]:
+    out = []
+    for b in tx.all("SELECT id FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0"):
+        found = repo.settings(tx, b["id"])
+        if found is None:
+            continue
+        _, doc = found
+        queue_rewards = [rid for rid, binding in doc["rewards"].items() if binding == "queue"]
+        if not queue_rewards:
+            continue
+        pause = not doc["queue"]["open"] or repo.queue_length(tx, b["id"]) >= doc["queue"]["max_length"]
+        for rid in queue_rewards:
+            reward = repo.reward(tx, b["id"], rid)
+            ours = reward is not None and reward["managed"] is True and not reward["removed"]
+            if ours and reward["is_paused"] != pause:  # type: ignore[index]
+                out.append((b["id"], rid, pause))
+    return out
+
+
+def _set_paused(tx: Tx, broadcaster_id: str, reward_id: str, paused: bool) -> None:
+    tx.execute("UPDATE rewards SET is_paused = ?, updated_at = ? WHERE broadcaster_id = ? AND id = ?",
+               (int(paused), time.time(), broadcaster_id, reward_id))
+    reward = repo.reward(tx, broadcaster_id, reward_id)
+    if reward is not None:
+        tx.emit(admin_event(broadcaster_id, "reward.updated", {"reward": reward}))
+
+
 class HelixWorker:
     def __init__(self, db: Database, twitch: Twitch, tap: Tap, poll_secs: float = 1.0, backoff_secs: float = 1.0,
                  throttle_secs: float = 0.2):
@@ -95,7 +122,28 @@ class HelixWorker:
 
     async def run_once(self) -> bool:
         async with self._lock:
-            return await self._pass()
+            worked = await self._pass()
+            await self._sync_pauses()
+            return worked
+
+    async def _sync_pauses(self) -> None:
+        """Level-triggered: managed queue rewards are paused on Twitch while the queue is closed or full,
+        so nobody spends points into a queue that would refund them; unpaused when it reopens."""
+        for broadcaster_id, reward_id, pause in await self.db.read(_pause_mismatches):
+            try:
+                status, _ = await self.twitch.user_helix(
+                    broadcaster_id, "PATCH", "channel_points/custom_rewards",
+                    params={"broadcaster_id": broadcaster_id, "id": reward_id}, json={"is_paused": pause})
+            except ReconsentNeeded:
+                continue
+            except (aiohttp.ClientError, TimeoutError):
+                continue  # next pass tries again
+            if status == 200:
+                await self.db.write(_set_paused, broadcaster_id, reward_id, pause)
+            elif status == 403:
+                await self.db.write(_not_ours, broadcaster_id, reward_id)
+            self.tap.record("helix", "reward.pause" if pause else "reward.unpause", broadcaster_id, None,
+                            ok=status == 200, status=status)
 
     async def _pass(self) -> bool:
         jobs = await self.db.read(lambda tx: [dict(r) for r in tx.all(
