@@ -176,6 +176,18 @@ class FakeTwitch:
         self.rewards[reward["id"]] = reward
         return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
 
+    async def list_rewards(self, request: web.Request) -> web.Response:
+        token = self._auth(request, "channel:read:redemptions")
+        if isinstance(token, web.Response):
+            return token
+        if request.query.get("broadcaster_id") != token.user_id:
+            return web.json_response({"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"},
+                                     status=403)
+        only_ours = request.query.get("only_manageable_rewards") == "true"
+        data = [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.rewards.values()
+                if not only_ours or r["_client_id"] == token.client_id]
+        return web.json_response({"data": data})
+
     async def update_reward(self, request: web.Request) -> web.Response:
         """PATCH /channel_points/custom_rewards?broadcaster_id=&id= (only the creating client may)."""
         token = self._auth(request, "channel:manage:redemptions")
@@ -319,6 +331,7 @@ class FakeTwitch:
         app.router.add_get("/helix/users", self.users)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
         app.router.add_patch("/helix/channel_points/custom_rewards", self.update_reward)
+        app.router.add_get("/helix/channel_points/custom_rewards", self.list_rewards)
         app.router.add_patch("/helix/channel_points/custom_rewards/redemptions", self.update_redemptions)
         app.router.add_get("/helix/channel_points/custom_rewards/redemptions", self.list_redemptions)
         app.router.add_get("/helix/eventsub/subscriptions", self.list_subscriptions)

@@ -12,8 +12,18 @@ from twi_overlay import keys
 USER = "5550001"
 
 
+async def after_sign_in() -> None:
+    """Let the background work a sign-in starts (subscriptions, reward sync, catch-up) finish."""
+    import asyncio
+
+    from twi_overlay import oauth
+
+    await asyncio.gather(*oauth._RECONCILES)
+
+
 async def setup_queue(client: Any, fake: Any, reward_id: str) -> dict[str, str]:
     session = await sign_in(client)
+    await after_sign_in()
     h = {"X-CSRF-Token": session["csrf_token"]}
     state = await (await client.get("/api/state")).json()
     r = await client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
@@ -61,8 +71,15 @@ async def test_complete_and_cancel_send_the_right_patch(app_client: Any, twitch:
 
 async def test_403_marks_the_reward_unmanaged_and_never_retries(app_client: Any, twitch: Any) -> None:
     fake, _ = twitch
+    # Created after the sign-in's reward sync, so we do not know yet that it is not ours.
+    session = await sign_in(app_client)
+    await after_sign_in()
     foreign = fake.add_reward("Made in the dashboard", client_id="someone-elses-client-id-000000")
-    h = await setup_queue(app_client, fake, foreign)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    state = await (await app_client.get("/api/state")).json()
+    await app_client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
+        "version": state["settings"]["version"], "settings": {"rewards": {foreign: "queue"},
+                                                              "queue": {"per_user_limit": 50}}}})
     ids = await redeem(app_client, fake, foreign, 3)
     queue = await entries(app_client)
     await app_client.post("/api/commands", headers=h, json={"type": "queue.cancel",
@@ -209,3 +226,15 @@ async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client:
     assert fake.rewards[reward]["is_paused"] is False
     rewards = (await (await app_client.get("/api/rewards")).json())["data"]
     assert [r["is_paused"] for r in rewards if r["id"] == reward] == [False]
+
+
+async def test_rewards_are_listed_with_managed_from_only_manageable_rewards(app_client: Any, twitch: Any) -> None:
+    from twi_overlay.catchup import sync_rewards
+
+    fake, _ = twitch
+    ours = fake.add_reward("Made by this app")
+    theirs = fake.add_reward("Made in the dashboard", client_id="dashboard-client-id-00000000000")
+    await sign_in(app_client)
+    await sync_rewards(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)
+    listed = {r["id"]: r["managed"] for r in (await (await app_client.get("/api/rewards")).json())["data"]}
+    assert listed == {ours: True, theirs: False}

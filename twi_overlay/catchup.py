@@ -10,7 +10,7 @@ from typing import Any
 
 from twi_overlay.db import Database, Tx
 from twi_overlay.domain.commands import execute, load_settings
-from twi_overlay.twitch import ReconsentNeeded, Twitch, TwitchError
+from twi_overlay.twitch import ReconsentNeeded, Twitch, TwitchError  # noqa: F401 - ReconsentNeeded re-raised
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +62,36 @@ async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[st
     return counts
 
 
+def _sync(tx: Tx, broadcaster_id: str, rewards: list[dict[str, Any]], manageable: set[str]) -> None:
+    import time
+
+    from twi_overlay import repo
+    from twi_overlay.sqlfiles import sql
+
+    for reward in rewards:
+        repo.upsert_reward(tx, broadcaster_id, reward)
+        tx.execute(sql.rewards.set_managed, {"broadcaster_id": broadcaster_id, "id": reward["id"],
+                                             "managed": int(reward["id"] in manageable), "now": time.time()})
+
+
+async def sync_rewards(db: Database, twitch: Twitch, broadcaster_id: str) -> int:
+    """The channel's custom rewards, with `managed` from `only_manageable_rewards` (ours to update)."""
+    path = "channel_points/custom_rewards"
+    status, every = await twitch.user_helix(broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id})
+    status2, ours = await twitch.user_helix(broadcaster_id, "GET", path, params={
+        "broadcaster_id": broadcaster_id, "only_manageable_rewards": "true"})
+    if status != 200 or status2 != 200:
+        raise TwitchError(status if status != 200 else status2, "could not list rewards")
+    await db.write(_sync, broadcaster_id, every.get("data", []), {r["id"] for r in ours.get("data", [])})
+    return len(every.get("data", []))
+
+
 async def catch_up_all(db: Database, twitch: Twitch) -> None:
     ids = await db.read(lambda tx: [r[0] for r in tx.all(
         "SELECT id FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0")])
     for broadcaster_id in ids:
         try:
+            await sync_rewards(db, twitch, broadcaster_id)  # first: catch_up needs the managed flags
             await catch_up(db, twitch, broadcaster_id)
         except Exception:
             log.exception("catching up on redemptions failed", extra={"broadcaster_id": broadcaster_id})
