@@ -106,3 +106,20 @@ async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(app_clie
     await fake.settle()
     assert applied.returncode == 0, applied.stdout + applied.stderr
     assert "created 1" in applied.stdout
+
+
+async def test_authorization_revoked_means_no_resubscription(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    await sign_in(app_client)
+    await settle(app_client, fake)
+    sub = next(iter(fake.subscriptions.values()))
+    fake.subscriptions.clear()  # the user disconnected the app: Twitch revokes everything
+    secret = app_client.app[keys.SETTINGS].webhook_secret
+    headers, raw = delivery({"subscription": {**sub, "status": "authorization_revoked"}}, "revocation",
+                            secret=secret)
+    assert (await app_client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await app_client.app[keys.PROCESSOR].drain()
+    result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
+    assert result["created"] == 0 and fake.subscriptions == {}
+    status = await (await app_client.get("/api/oauth/status")).json()
+    assert status["needs_reconsent"] is True

@@ -34,7 +34,9 @@ def _key(sub: dict[str, Any]) -> tuple[str, str, str]:
 
 
 def _connected(tx: Tx) -> list[str]:
-    return [r[0] for r in tx.all("SELECT id FROM broadcasters WHERE access_token IS NOT NULL ORDER BY id")]
+    # A broadcaster who revoked us (needs_reconsent) gets no new subscriptions until they sign in again.
+    return [r[0] for r in tx.all("SELECT id FROM broadcasters WHERE access_token IS NOT NULL "
+                                 "AND needs_reconsent = 0 ORDER BY id")]
 
 
 async def actual(twitch: Twitch) -> list[dict[str, Any]]:
