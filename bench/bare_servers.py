@@ -1,8 +1,8 @@
 """Baselines for the benches: the ceiling/floor this stack allows, with none of our logic.
 
-  webhook PORT   POST /eventsub/webhook -> 204, reading the body (the ceiling for an ACK)
-  sse PORT       GET /overlay/sse streams; POST /publish writes one frame to every stream with
-                 `await response.write()` in a plain loop (the raw StreamResponse broadcast floor)
+webhook PORT   POST /eventsub/webhook -> 204, reading the body (the ceiling for an ACK)
+sse PORT       GET /overlay/sse streams; POST /publish writes one frame to every stream with
+               `await response.write()` in a plain loop (the raw StreamResponse broadcast floor)
 """
 
 from __future__ import annotations
@@ -37,8 +37,7 @@ def sse_app() -> web.Application:
 
     async def publish(request: web.Request) -> web.Response:
         seq[0] += 1
-        data = orjson.dumps({"type": "counter.updated", "ts": time.time(),
-                             "data": {"name": "hits", "value": seq[0]}})
+        data = orjson.dumps({"type": "counter.updated", "ts": time.time(), "data": {"name": "hits", "value": seq[0]}})
         frame = b"id: %d\nevent: counter.updated\ndata: %s\n\n" % (seq[0], data)
         for resp, transport in list(clients.items()):
             if transport is None or transport.is_closing():  # type: ignore[attr-defined]

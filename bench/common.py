@@ -14,8 +14,19 @@ sys.path.insert(0, str(ROOT))
 
 from tests.helpers import BROADCASTER, SIGNING_KEY, ServerProcess, free_port, seed_db  # noqa: E402
 
-__all__ = ["BROADCASTER", "SIGNING_KEY", "ServerProcess", "free_port", "seed", "pct", "machine", "BareServer",
-           "cpu_seconds", "rss_bytes", "median"]
+__all__ = [
+    "BROADCASTER",
+    "SIGNING_KEY",
+    "ServerProcess",
+    "free_port",
+    "seed",
+    "pct",
+    "machine",
+    "BareServer",
+    "cpu_seconds",
+    "rss_bytes",
+    "median",
+]
 
 
 def raise_fd_limit() -> None:
@@ -86,8 +97,9 @@ class BareServer:
         import socket
         import time
 
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "bare_servers.py"), self.kind,
-                                      str(self.port)], cwd=ROOT)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(ROOT / "bench" / "bare_servers.py"), self.kind, str(self.port)], cwd=ROOT
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:

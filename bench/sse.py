@@ -19,7 +19,16 @@ from pathlib import Path
 import orjson
 
 from common import (  # isort: skip
-    BROADCASTER, SIGNING_KEY, BareServer, ServerProcess, cpu_seconds, machine, pct, rss_bytes, seed)
+    BROADCASTER,
+    SIGNING_KEY,
+    BareServer,
+    ServerProcess,
+    cpu_seconds,
+    machine,
+    pct,
+    rss_bytes,
+    seed,
+)
 from twi_overlay.auth import mint_token  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -29,8 +38,12 @@ class Load:
     def __init__(self, url: str, n: int, kind: str):
         overlay = mint_token(SIGNING_KEY, "overlay", BROADCASTER, 3600)[0]
         admin = mint_token(SIGNING_KEY, "admin", BROADCASTER, 3600)[0]
-        self.proc = subprocess.Popen([sys.executable, str(HERE / "sse_load.py"), url, str(n), kind, overlay, admin],
-                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(HERE / "sse_load.py"), url, str(n), kind, overlay, admin],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if line.strip() != "READY":
             raise RuntimeError(f"load process failed: {line!r}")
@@ -66,9 +79,14 @@ def measure(name: str, url: str, pid: int, n: int, kind: str, events: int) -> di
     lat = result["latencies"]  # type: ignore[index]
     if any(x is None for x in lat):  # type: ignore[union-attr]
         raise SystemExit(f"{name} N={n}: some events never reached every client: {str(result)[:600]}")
-    return {"rss_mb": rss1 / 2**20, "per_client_kib": (rss1 - rss0) / n / 1024,
-            "p50_ms": pct(lat, 50) * 1000, "p99_ms": pct(lat, 99) * 1000,  # type: ignore[arg-type]
-            "cpu_ms_per_event": (cpu1 - cpu0) / events * 1000, "wall": wall}
+    return {
+        "rss_mb": rss1 / 2**20,
+        "per_client_kib": (rss1 - rss0) / n / 1024,
+        "p50_ms": pct(lat, 50) * 1000,
+        "p99_ms": pct(lat, 99) * 1000,  # type: ignore[arg-type]
+        "cpu_ms_per_event": (cpu1 - cpu0) / events * 1000,
+        "wall": wall,
+    }
 
 
 def main() -> None:
@@ -106,20 +124,30 @@ def main() -> None:
         ours.stop()
         bare.stop()
     print(f"SSE fan-out, {args.events} events each (counter.updated to every overlay client):")
-    print(f"  {'clients':>7} {'server':>12} {'RSS MB':>7} {'KiB/client':>10} {'p50 ms':>7} {'p99 ms':>7} "
-          f"{'CPU ms/event':>12}")
+    print(
+        f"  {'clients':>7} {'server':>12} {'RSS MB':>7} {'KiB/client':>10} {'p50 ms':>7} {'p99 ms':>7} "
+        f"{'CPU ms/event':>12}"
+    )
     for n, b, o in rows:
         for name, r in (("raw loop", b), ("twi-overlay", o)):
-            print(f"  {n:>7} {name:>12} {r['rss_mb']:7.1f} {r['per_client_kib']:10.1f} {r['p50_ms']:7.1f} "
-                  f"{r['p99_ms']:7.1f} {r['cpu_ms_per_event']:12.2f}")
-        print(f"  {'':>7} {'ratio':>12} {o['rss_mb'] / b['rss_mb']:7.2f} {'':>10} {o['p50_ms'] / b['p50_ms']:7.2f} "
-              f"{o['p99_ms'] / b['p99_ms']:7.2f} {o['cpu_ms_per_event'] / b['cpu_ms_per_event']:12.2f}")
+            print(
+                f"  {n:>7} {name:>12} {r['rss_mb']:7.1f} {r['per_client_kib']:10.1f} {r['p50_ms']:7.1f} "
+                f"{r['p99_ms']:7.1f} {r['cpu_ms_per_event']:12.2f}"
+            )
+        print(
+            f"  {'':>7} {'ratio':>12} {o['rss_mb'] / b['rss_mb']:7.2f} {'':>10} {o['p50_ms'] / b['p50_ms']:7.2f} "
+            f"{o['p99_ms'] / b['p99_ms']:7.2f} {o['cpu_ms_per_event'] / b['cpu_ms_per_event']:12.2f}"
+        )
     print("webhook ACK p99 at 200 req/s (5 s each):")
-    for label, what in (("unbound", "deliveries change nothing the overlay shows (clients idle)"),
-                        ("bound", "every delivery is a counter.updated event to every client")):
+    for label, what in (
+        ("unbound", "deliveries change nothing the overlay shows (clients idle)"),
+        ("bound", "every delivery is a counter.updated event to every client"),
+    ):
         none, full = ack[f"none {label}"], ack[f"full {label}"]
-        print(f"  {what}: {pct(none, 99) * 1000:.2f} ms with no SSE clients, {pct(full, 99) * 1000:.2f} ms with "
-              f"{sizes[-1]} overlay clients (ratio {pct(full, 99) / pct(none, 99):.2f}x)")
+        print(
+            f"  {what}: {pct(none, 99) * 1000:.2f} ms with no SSE clients, {pct(full, 99) * 1000:.2f} ms with "
+            f"{sizes[-1]} overlay clients (ratio {pct(full, 99) / pct(none, 99):.2f}x)"
+        )
 
 
 if __name__ == "__main__":

@@ -75,8 +75,9 @@ async def main() -> None:
     u = urlparse(url)
     loop = asyncio.get_running_loop()
     board = Board(n)
-    request = (f"GET /overlay/sse?token={token} HTTP/1.0\r\nHost: {u.netloc}\r\n"
-               "Accept: text/event-stream\r\n\r\n").encode()
+    request = (
+        f"GET /overlay/sse?token={token} HTTP/1.0\r\nHost: {u.netloc}\r\nAccept: text/event-stream\r\n\r\n"
+    ).encode()
     for i in range(n):
         transport, _ = await loop.create_connection(lambda: Stream(board), u.hostname, u.port)
         transport.write(request)
@@ -96,9 +97,11 @@ async def main() -> None:
             for _ in range(k):
                 t0 = time.perf_counter()
                 if kind == "ours":
-                    async with session.post(url + "/api/commands", json={
-                            "type": "counter.increment", "payload": {"name": "hits"}},
-                            headers={"Authorization": f"Bearer {sys.argv[5]}"}) as r:
+                    async with session.post(
+                        url + "/api/commands",
+                        json={"type": "counter.increment", "payload": {"name": "hits"}},
+                        headers={"Authorization": f"Bearer {sys.argv[5]}"},
+                    ) as r:
                         assert r.status == 200, await r.text()
                         value = (await r.json())["data"]["value"]
                 else:

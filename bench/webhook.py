@@ -64,8 +64,10 @@ def write_requests(folder: Path, port: int, threads: int, per_thread: int) -> No
             for i in range(per_thread):
                 headers, raw = delivery(redemption_body(reward_id="reward-hit", user_id=f"{t}-{i}"))
                 head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-                req = (f"POST /eventsub/webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
-                       f"Content-Length: {len(raw)}\r\n\r\n").encode() + raw
+                req = (
+                    f"POST /eventsub/webhook HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{head}"
+                    f"Content-Length: {len(raw)}\r\n\r\n"
+                ).encode() + raw
                 fh.write(b"%d\n" % len(req))
                 fh.write(req)
 
@@ -73,8 +75,24 @@ def write_requests(folder: Path, port: int, threads: int, per_thread: int) -> No
 def run_wrk(url: str, folder: Path, seconds: float, threads: int = 2, conns: int = 64) -> tuple[float, int]:
     script = folder / "signed.lua"
     script.write_text(LUA)
-    out = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{round(seconds)}s", "-s", str(script),
-                          url + "/eventsub/webhook", "--", str(folder)], capture_output=True, text=True)
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t",
+            str(threads),
+            "-c",
+            str(conns),
+            "-d",
+            f"{round(seconds)}s",
+            "-s",
+            str(script),
+            url + "/eventsub/webhook",
+            "--",
+            str(folder),
+        ],
+        capture_output=True,
+        text=True,
+    )
     if out.returncode:
         raise SystemExit(f"wrk failed: {out.stdout}{out.stderr}")
     line = next(ln for ln in out.stdout.splitlines() if ln.startswith("RESULT"))
@@ -85,8 +103,7 @@ def run_wrk(url: str, folder: Path, seconds: float, threads: int = 2, conns: int
 async def open_loop(url: str, rate: float, seconds: float, reward_id: str = "reward-hit") -> list[float]:
     """Requests scheduled at a fixed rate whatever the answers; latency from the scheduled time."""
     n = int(rate * seconds)
-    bodies = [delivery(redemption_body(reward_id=reward_id, user_id=f"ol-{i}-{time.time_ns()}"))
-              for i in range(n)]
+    bodies = [delivery(redemption_body(reward_id=reward_id, user_id=f"ol-{i}-{time.time_ns()}")) for i in range(n)]
     latencies: list[float] = []
     conn = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=conn) as session:
@@ -115,10 +132,21 @@ def backlog(db_path: Path, n: int) -> None:
     rows = []
     for i in range(n):
         body = redemption_body(reward_id="reward-hit", user_id=f"b{i}")
-        rows.append((f"backlog-{i}", "notification", body["subscription"]["type"], "1337",
-                     json.dumps(body).encode(), time.time()))
-    conn.executemany("INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload,"
-                     " received_at) VALUES (?, ?, ?, ?, ?, ?)", rows)
+        rows.append(
+            (
+                f"backlog-{i}",
+                "notification",
+                body["subscription"]["type"],
+                "1337",
+                json.dumps(body).encode(),
+                time.time(),
+            )
+        )
+    conn.executemany(
+        "INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload,"
+        " received_at) VALUES (?, ?, ?, ?, ?, ?)",
+        rows,
+    )
     conn.commit()
     conn.close()
 
@@ -175,10 +203,15 @@ def main() -> None:
     print(f"  twi-overlay      : {o:9.0f}   rounds {[round(x) for x in thr['ours']]}   ratio {o / b:.2f}x")
     print(f"  every 2xx of ours was stored first ({stored} rows in event_raw)")
     print(f"ACK latency, open loop {args.rate:g} req/s for 10 s (ms):")
-    for name, values in (("bare 204 handler", lat["bare"]), ("twi-overlay", lat["ours"]),
-                         (f"twi-overlay, {args.backlog} backlog processing", under)):
-        print(f"  {name:36s} p50 {pct(values, 50) * 1000:6.2f}  p99 {pct(values, 99) * 1000:6.2f}  "
-              f"max {max(values) * 1000:6.2f}")
+    for name, values in (
+        ("bare 204 handler", lat["bare"]),
+        ("twi-overlay", lat["ours"]),
+        (f"twi-overlay, {args.backlog} backlog processing", under),
+    ):
+        print(
+            f"  {name:36s} p50 {pct(values, 50) * 1000:6.2f}  p99 {pct(values, 99) * 1000:6.2f}  "
+            f"max {max(values) * 1000:6.2f}"
+        )
     print(f"  backlog still pending after the 10 s run: {left} of {args.backlog}")
     shutil.rmtree(tmp, ignore_errors=True)
 

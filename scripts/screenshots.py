@@ -21,7 +21,7 @@ from tests.helpers import ServerProcess, delivery, redemption_body  # noqa: E402
 from tests.pages_helpers import BROADCASTER, OVERLAY_KEY, chromium, seed  # noqa: E402
 
 OUT = ROOT / "docs" / "screenshots"
-BACKDROP = ("body { background: radial-gradient(circle at 30% 40%, #3b5b7a, #16202c 60%, #0b0f14) !important; }")
+BACKDROP = "body { background: radial-gradient(circle at 30% 40%, #3b5b7a, #16202c 60%, #0b0f14) !important; }"
 
 
 async def main() -> None:
@@ -30,21 +30,40 @@ async def main() -> None:
     server = ServerProcess(tmp / "app.db").start()
     try:
         async with aiohttp.ClientSession() as s:
-            viewers = [("NightOwl", "ranked duo?"), ("pixel_pal", "first time here!"), ("Sir_Speedrun", ""),
-                       ("mocha", "can we play the new map"), ("zed_42", "gg")]
+            viewers = [
+                ("NightOwl", "ranked duo?"),
+                ("pixel_pal", "first time here!"),
+                ("Sir_Speedrun", ""),
+                ("mocha", "can we play the new map"),
+                ("zed_42", "gg"),
+            ]
             for i, (name, note) in enumerate(viewers):
-                headers, raw = delivery(redemption_body(broadcaster_id=BROADCASTER, reward_id="reward-queue",
-                                                        user_id=str(i), user_name=name, user_input=note))
+                headers, raw = delivery(
+                    redemption_body(
+                        broadcaster_id=BROADCASTER,
+                        reward_id="reward-queue",
+                        user_id=str(i),
+                        user_name=name,
+                        user_input=note,
+                    )
+                )
                 await s.post(server.url + "/eventsub/webhook", data=raw, headers=headers)
             for i in range(3):
-                headers, raw = delivery(redemption_body(broadcaster_id=BROADCASTER, reward_id="reward-hug",
-                                                        user_id=f"h{i}"))
+                headers, raw = delivery(
+                    redemption_body(broadcaster_id=BROADCASTER, reward_id="reward-hug", user_id=f"h{i}")
+                )
                 await s.post(server.url + "/eventsub/webhook", data=raw, headers=headers)
             await asyncio.sleep(0.5)
-            await s.post(server.url + "/api/commands", headers=admin_headers(BROADCASTER),
-                         json={"type": "queue.pick", "payload": {"count": 1}})
-            await s.post(server.url + "/api/commands", headers=admin_headers(BROADCASTER),
-                         json={"type": "counter.set", "payload": {"name": "deaths", "value": 7}})
+            await s.post(
+                server.url + "/api/commands",
+                headers=admin_headers(BROADCASTER),
+                json={"type": "queue.pick", "payload": {"count": 1}},
+            )
+            await s.post(
+                server.url + "/api/commands",
+                headers=admin_headers(BROADCASTER),
+                json={"type": "counter.set", "payload": {"name": "deaths", "value": 7}},
+            )
         async with chromium() as browser:
             overlay = await browser.new_page(viewport={"width": 1920, "height": 1080})
             await overlay.goto(f"{server.url}/overlay/?key={OVERLAY_KEY}")

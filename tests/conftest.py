@@ -20,8 +20,13 @@ from twi_overlay.migrate import migrate
 
 @pytest.fixture
 def settings_env(tmp_path: Path) -> dict[str, str]:
-    return {"APP_ENV": "development", "DATABASE_URL": f"sqlite://{tmp_path / 'app.db'}",
-            "WEBHOOK_SECRET": SECRET, "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY, "SSE_HEARTBEAT_SECS": "25"}
+    return {
+        "APP_ENV": "development",
+        "DATABASE_URL": f"sqlite://{tmp_path / 'app.db'}",
+        "WEBHOOK_SECRET": SECRET,
+        "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
+        "SSE_HEARTBEAT_SECS": "25",
+    }
 
 
 @pytest.fixture
@@ -68,16 +73,23 @@ async def twitch(aiohttp_server: Callable[..., Any]) -> tuple[FakeTwitch, str]:
 
 
 @pytest.fixture
-async def app_client(aiohttp_client: Callable[..., Any], settings_env: dict[str, str],
-                     twitch: tuple[FakeTwitch, str]) -> Any:
+async def app_client(
+    aiohttp_client: Callable[..., Any], settings_env: dict[str, str], twitch: tuple[FakeTwitch, str]
+) -> Any:
     """The real app configured for the fake Twitch (its Helix worker polls fast, backs off briefly)."""
     _fake, base = twitch
     port = free_port()
-    env = {**settings_env, "TWITCH_CLIENT_ID": CLIENT_ID, "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
-           "TWITCH_AUTH_BASE": base + "/oauth2", "TWITCH_API_BASE": base + "/helix",
-           "OAUTH_REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/callback", "PORT": str(port),
-           "HELIX_POLL_SECS": "0.05", "HELIX_BACKOFF_SECS": "0.01", "HELIX_THROTTLE_SECS": "0",
-           "APP_BASE_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **settings_env,
+        "TWITCH_CLIENT_ID": CLIENT_ID,
+        "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
+        "TWITCH_AUTH_BASE": base + "/oauth2",
+        "TWITCH_API_BASE": base + "/helix",
+        "OAUTH_REDIRECT_URI": f"http://127.0.0.1:{port}/oauth/callback",
+        "PORT": str(port),
+        "HELIX_POLL_SECS": "0.05",
+        "HELIX_BACKOFF_SECS": "0.01",
+        "HELIX_THROTTLE_SECS": "0",
+        "APP_BASE_URL": f"http://127.0.0.1:{port}",
+    }
     return await aiohttp_client(TestServer(create_app(load_settings(env)), port=port))
-
-

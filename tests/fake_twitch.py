@@ -26,10 +26,10 @@ class Token:
 
 @dataclass
 class FakeTwitch:
-    user: dict[str, str] = field(default_factory=lambda: {"id": "5550001", "login": "real_streamer",
-                                                          "display_name": "Real_Streamer"})
-    grant_scopes: list[str] = field(default_factory=lambda: ["channel:read:redemptions",
-                                                             "channel:manage:redemptions"])
+    user: dict[str, str] = field(
+        default_factory=lambda: {"id": "5550001", "login": "real_streamer", "display_name": "Real_Streamer"}
+    )
+    grant_scopes: list[str] = field(default_factory=lambda: ["channel:read:redemptions", "channel:manage:redemptions"])
     codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # code -> (redirect_uri, scopes)
     access: dict[str, Token] = field(default_factory=dict)
     refresh: dict[str, Token] = field(default_factory=dict)
@@ -45,14 +45,27 @@ class FakeTwitch:
 
     def add_reward(self, title: str, client_id: str = CLIENT_ID) -> str:
         rid = str(uuid.uuid4())
-        self.rewards[rid] = {"id": rid, "title": title, "cost": 100, "is_enabled": True, "is_paused": False,
-                             "_client_id": client_id, "broadcaster_id": self.user["id"]}
+        self.rewards[rid] = {
+            "id": rid,
+            "title": title,
+            "cost": 100,
+            "is_enabled": True,
+            "is_paused": False,
+            "_client_id": client_id,
+            "broadcaster_id": self.user["id"],
+        }
         return rid
 
     def add_redemption(self, reward_id: str, user_name: str = "viewer", user_input: str = "") -> str:
         rid = str(uuid.uuid4())
-        self.redemptions[rid] = {"id": rid, "reward_id": reward_id, "status": "UNFULFILLED", "user_name": user_name,
-                                 "user_input": user_input, "n": len(self.redemptions)}
+        self.redemptions[rid] = {
+            "id": rid,
+            "reward_id": reward_id,
+            "status": "UNFULFILLED",
+            "user_name": user_name,
+            "user_input": user_input,
+            "n": len(self.redemptions),
+        }
         return rid
 
     async def list_redemptions(self, request: web.Request) -> web.Response:
@@ -63,23 +76,36 @@ class FakeTwitch:
         q = request.query
         reward = self.rewards.get(q.get("reward_id", ""))
         if reward is None or not q.get("status"):
-            return web.json_response({"error": "Bad Request", "status": 400, "message": "reward_id and status"},
-                                     status=400)
+            return web.json_response(
+                {"error": "Bad Request", "status": 400, "message": "reward_id and status"}, status=400
+            )
         if reward["_client_id"] != token.client_id:
             return web.json_response({"error": "Forbidden", "status": 403, "message": "not your reward"}, status=403)
-        found = sorted((r for r in self.redemptions.values()
-                        if r["reward_id"] == reward["id"] and r["status"] == q["status"]), key=lambda r: r["n"])
+        found = sorted(
+            (r for r in self.redemptions.values() if r["reward_id"] == reward["id"] and r["status"] == q["status"]),
+            key=lambda r: r["n"],
+        )
         if q.get("sort") == "NEWEST":
             found.reverse()
         first, after = int(q.get("first", "20")), int(q.get("after") or 0)
-        page = found[after:after + first]
-        data = [{"broadcaster_id": token.user_id, "id": r["id"], "user_id": "u" + r["id"][:6],
-                 "user_login": r["user_name"].lower(), "user_name": r["user_name"], "user_input": r["user_input"],
-                 "status": r["status"], "redeemed_at": "2026-11-29T00:00:00Z",
-                 "reward": {"id": reward["id"], "title": reward["title"], "prompt": "", "cost": reward["cost"]}}
-                for r in page]
-        return web.json_response({"data": data, "pagination": {"cursor": str(after + first)}
-                                  if after + first < len(found) else {}})
+        page = found[after : after + first]
+        data = [
+            {
+                "broadcaster_id": token.user_id,
+                "id": r["id"],
+                "user_id": "u" + r["id"][:6],
+                "user_login": r["user_name"].lower(),
+                "user_name": r["user_name"],
+                "user_input": r["user_input"],
+                "status": r["status"],
+                "redeemed_at": "2026-11-29T00:00:00Z",
+                "reward": {"id": reward["id"], "title": reward["title"], "prompt": "", "cost": reward["cost"]},
+            }
+            for r in page
+        ]
+        return web.json_response(
+            {"data": data, "pagination": {"cursor": str(after + first)} if after + first < len(found) else {}}
+        )
 
     # -- helpers for tests ---------------------------------------------------------------------------
     def expire_access_tokens(self) -> None:
@@ -94,8 +120,13 @@ class FakeTwitch:
         access, refresh = secrets.token_hex(15), secrets.token_hex(25)
         self.access[access] = Token(user_id, client_id, scopes)
         self.refresh[refresh] = Token(user_id, client_id, scopes)
-        return {"access_token": access, "refresh_token": refresh, "expires_in": 14400, "scope": scopes,
-                "token_type": "bearer"}
+        return {
+            "access_token": access,
+            "refresh_token": refresh,
+            "expires_in": 14400,
+            "scope": scopes,
+            "token_type": "bearer",
+        }
 
     # -- OAuth -----------------------------------------------------------------------------------------
     async def authorize(self, request: web.Request) -> web.StreamResponse:
@@ -104,8 +135,11 @@ class FakeTwitch:
             return web.json_response({"status": 400, "message": "invalid client"}, status=400)
         code = secrets.token_hex(15)
         self.codes[code] = (q["redirect_uri"], [s for s in q.get("scope", "").split() if s in self.grant_scopes])
-        raise web.HTTPFound(q["redirect_uri"] + "?" + urlencode({"code": code, "scope": q.get("scope", ""),
-                                                                  "state": q.get("state", "")}))
+        raise web.HTTPFound(
+            q["redirect_uri"]
+            + "?"
+            + urlencode({"code": code, "scope": q.get("scope", ""), "state": q.get("state", "")})
+        )
 
     async def token(self, request: web.Request) -> web.Response:
         form = await request.post()
@@ -133,19 +167,28 @@ class FakeTwitch:
         token = self.access.get(value) if scheme == "OAuth" else None
         if token is None or not token.valid:
             return web.json_response({"status": 401, "message": "invalid access token"}, status=401)
-        return web.json_response({"client_id": token.client_id, "login": self.user["login"], "scopes": token.scopes,
-                                  "user_id": token.user_id, "expires_in": 3600})
+        return web.json_response(
+            {
+                "client_id": token.client_id,
+                "login": self.user["login"],
+                "scopes": token.scopes,
+                "user_id": token.user_id,
+                "expires_in": 3600,
+            }
+        )
 
     # -- Helix ---------------------------------------------------------------------------------------
     def _auth(self, request: web.Request, scope: str | None = None) -> Token | web.Response:
         scheme, _, value = request.headers.get("Authorization", "").partition(" ")
         token = self.access.get(value) if scheme == "Bearer" else None
         if token is None or not token.valid or request.headers.get("Client-Id") != token.client_id:
-            return web.json_response({"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"},
-                                     status=401)
+            return web.json_response(
+                {"error": "Unauthorized", "status": 401, "message": "Invalid OAuth token"}, status=401
+            )
         if scope and scope not in token.scopes:
-            return web.json_response({"error": "Unauthorized", "status": 401,
-                                      "message": f"Missing scope: {scope}"}, status=401)
+            return web.json_response(
+                {"error": "Unauthorized", "status": 401, "message": f"Missing scope: {scope}"}, status=401
+            )
         return token
 
     async def users(self, request: web.Request) -> web.Response:
@@ -160,19 +203,32 @@ class FakeTwitch:
             return token
         self.calls.append(("create_reward", request.query.get("broadcaster_id", "")))
         if request.query.get("broadcaster_id") != token.user_id:
-            return web.json_response({"error": "Forbidden", "status": 403,
-                                      "message": "broadcaster_id must match the user token"}, status=403)
+            return web.json_response(
+                {"error": "Forbidden", "status": 403, "message": "broadcaster_id must match the user token"}, status=403
+            )
         body = await request.json()
         if not body.get("title") or not isinstance(body.get("cost"), int) or body["cost"] < 1:
-            return web.json_response({"error": "Bad Request", "status": 400, "message": "Missing title or cost"},
-                                     status=400)
+            return web.json_response(
+                {"error": "Bad Request", "status": 400, "message": "Missing title or cost"}, status=400
+            )
         if any(r["title"] == body["title"] for r in self.rewards.values()):
-            return web.json_response({"error": "Bad Request", "status": 400,
-                                      "message": "CREATE_CUSTOM_REWARD_DUPLICATE_REWARD"}, status=400)
-        reward = {"broadcaster_id": token.user_id, "broadcaster_login": self.user["login"],
-                  "broadcaster_name": self.user["display_name"], "id": str(uuid.uuid4()), "title": body["title"],
-                  "prompt": "", "cost": body["cost"], "is_enabled": True, "is_paused": False, "is_in_stock": True,
-                  "should_redemptions_skip_request_queue": False, "_client_id": token.client_id}
+            return web.json_response(
+                {"error": "Bad Request", "status": 400, "message": "CREATE_CUSTOM_REWARD_DUPLICATE_REWARD"}, status=400
+            )
+        reward = {
+            "broadcaster_id": token.user_id,
+            "broadcaster_login": self.user["login"],
+            "broadcaster_name": self.user["display_name"],
+            "id": str(uuid.uuid4()),
+            "title": body["title"],
+            "prompt": "",
+            "cost": body["cost"],
+            "is_enabled": True,
+            "is_paused": False,
+            "is_in_stock": True,
+            "should_redemptions_skip_request_queue": False,
+            "_client_id": token.client_id,
+        }
         self.rewards[reward["id"]] = reward
         return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
 
@@ -181,11 +237,15 @@ class FakeTwitch:
         if isinstance(token, web.Response):
             return token
         if request.query.get("broadcaster_id") != token.user_id:
-            return web.json_response({"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"},
-                                     status=403)
+            return web.json_response(
+                {"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"}, status=403
+            )
         only_ours = request.query.get("only_manageable_rewards") == "true"
-        data = [{k: v for k, v in r.items() if not k.startswith("_")} for r in self.rewards.values()
-                if not only_ours or r["_client_id"] == token.client_id]
+        data = [
+            {k: v for k, v in r.items() if not k.startswith("_")}
+            for r in self.rewards.values()
+            if not only_ours or r["_client_id"] == token.client_id
+        ]
         return web.json_response({"data": data})
 
     async def update_reward(self, request: web.Request) -> web.Response:
@@ -219,21 +279,33 @@ class FakeTwitch:
         self.patches.append({"ids": ids, "status": body.get("status"), "reward_id": request.query.get("reward_id")})
         if self.patch_script:
             status, headers = self.patch_script.pop(0)
-            return web.json_response({"error": "forced", "status": status, "message": "forced by test"},
-                                     status=status, headers=headers)
-        if (not ids or len(ids) > 50 or not request.query.get("reward_id")
-                or body.get("status") not in ("FULFILLED", "CANCELED")):
+            return web.json_response(
+                {"error": "forced", "status": status, "message": "forced by test"}, status=status, headers=headers
+            )
+        if (
+            not ids
+            or len(ids) > 50
+            or not request.query.get("reward_id")
+            or body.get("status") not in ("FULFILLED", "CANCELED")
+        ):
             return web.json_response({"error": "Bad Request", "status": 400, "message": "bad parameters"}, status=400)
         if request.query.get("broadcaster_id") != token.user_id:
-            return web.json_response({"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"},
-                                     status=403)
+            return web.json_response(
+                {"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"}, status=403
+            )
         reward = self.rewards.get(request.query["reward_id"])
         if reward is None:
             return web.json_response({"error": "Not Found", "status": 404, "message": "reward not found"}, status=404)
         if reward["_client_id"] != token.client_id:
-            return web.json_response({"error": "Forbidden", "status": 403, "message": "The ID in the Client-Id "
-                                      "header must match the client ID used to create the custom reward."},
-                                     status=403)
+            return web.json_response(
+                {
+                    "error": "Forbidden",
+                    "status": 403,
+                    "message": "The ID in the Client-Id "
+                    "header must match the client ID used to create the custom reward.",
+                },
+                status=403,
+            )
         updated = []
         for rid in ids:
             red = self.redemptions.get(rid)
@@ -241,16 +313,18 @@ class FakeTwitch:
                 red["status"] = body["status"]
                 updated.append({"id": rid, "status": body["status"], "reward": {"id": reward["id"]}})
         if not updated:
-            return web.json_response({"error": "Not Found", "status": 404, "message": "redemptions not found"},
-                                     status=404)
+            return web.json_response(
+                {"error": "Not Found", "status": 404, "message": "redemptions not found"}, status=404
+            )
         return web.json_response({"data": updated})
 
     # -- EventSub subscriptions (webhook transport: app access token) --------------------------------
     def _app_auth(self, request: web.Request) -> Token | web.Response:
         token = self._auth(request)
         if isinstance(token, Token) and token.user_id:
-            return web.json_response({"error": "Unauthorized", "status": 401,
-                                      "message": "An app access token is required."}, status=401)
+            return web.json_response(
+                {"error": "Unauthorized", "status": 401, "message": "An app access token is required."}, status=401
+            )
         return token
 
     async def list_subscriptions(self, request: web.Request) -> web.Response:
@@ -259,10 +333,11 @@ class FakeTwitch:
             return token
         subs = list(self.subscriptions.values())
         page, after = 5, int(request.query.get("after") or 0)  # small pages: callers must follow the cursor
-        chunk = subs[after:after + page]
+        chunk = subs[after : after + page]
         pagination = {"cursor": str(after + page)} if after + page < len(subs) else {}
-        return web.json_response({"data": chunk, "total": len(subs), "total_cost": 0, "max_total_cost": 10000,
-                                  "pagination": pagination})
+        return web.json_response(
+            {"data": chunk, "total": len(subs), "total_cost": 0, "max_total_cost": 10000, "pagination": pagination}
+        )
 
     async def create_subscription(self, request: web.Request) -> web.Response:
         import asyncio
@@ -274,22 +349,34 @@ class FakeTwitch:
         transport = body.get("transport") or {}
         secret = transport.get("secret", "")
         if not (10 <= len(secret) <= 100) or transport.get("method") != "webhook":
-            return web.json_response({"error": "Bad Request", "status": 400, "message": "invalid transport"},
-                                     status=400)
+            return web.json_response(
+                {"error": "Bad Request", "status": 400, "message": "invalid transport"}, status=400
+            )
         for sub in self.subscriptions.values():
             if (sub["type"], sub["condition"], sub["transport"]["callback"]) == (
-                    body["type"], body["condition"], transport["callback"]) and sub["status"] in (
-                    "enabled", "webhook_callback_verification_pending"):
-                return web.json_response({"error": "Conflict", "status": 409,
-                                          "message": "subscription already exists"}, status=409)
-        sub = {"id": str(uuid.uuid4()), "status": "webhook_callback_verification_pending", "type": body["type"],
-               "version": body["version"], "condition": body["condition"], "created_at": "2026-11-29T00:00:00Z",
-               "transport": {"method": "webhook", "callback": transport["callback"]}, "cost": 1}
+                body["type"],
+                body["condition"],
+                transport["callback"],
+            ) and sub["status"] in ("enabled", "webhook_callback_verification_pending"):
+                return web.json_response(
+                    {"error": "Conflict", "status": 409, "message": "subscription already exists"}, status=409
+                )
+        sub = {
+            "id": str(uuid.uuid4()),
+            "status": "webhook_callback_verification_pending",
+            "type": body["type"],
+            "version": body["version"],
+            "condition": body["condition"],
+            "created_at": "2026-11-29T00:00:00Z",
+            "transport": {"method": "webhook", "callback": transport["callback"]},
+            "cost": 1,
+        }
         self.subscriptions[sub["id"]] = sub
         self.secrets_by_sub[sub["id"]] = secret
         self.challenge_tasks.append(asyncio.ensure_future(self._verify(sub)))
-        return web.json_response({"data": [sub], "total": len(self.subscriptions), "total_cost": 0,
-                                  "max_total_cost": 10000}, status=202)
+        return web.json_response(
+            {"data": [sub], "total": len(self.subscriptions), "total_cost": 0, "max_total_cost": 10000}, status=202
+        )
 
     async def _verify(self, sub: dict[str, Any]) -> None:
         """Twitch's callback verification: a signed challenge the callback must echo as text/plain."""
@@ -298,11 +385,17 @@ class FakeTwitch:
         from tests.helpers import delivery
 
         challenge = secrets.token_hex(16)
-        headers, raw = delivery({"challenge": challenge, "subscription": sub}, "webhook_callback_verification",
-                                secret=self.secrets_by_sub[sub["id"]], sub_type=sub["type"])
+        headers, raw = delivery(
+            {"challenge": challenge, "subscription": sub},
+            "webhook_callback_verification",
+            secret=self.secrets_by_sub[sub["id"]],
+            sub_type=sub["type"],
+        )
         try:
-            async with aiohttp.ClientSession() as s, s.post(sub["transport"]["callback"], data=raw,
-                                                              headers=headers) as r:
+            async with (
+                aiohttp.ClientSession() as s,
+                s.post(sub["transport"]["callback"], data=raw, headers=headers) as r,
+            ):
                 ok = r.status == 200 and await r.text() == challenge and r.content_type == "text/plain"
         except aiohttp.ClientError:
             ok = False

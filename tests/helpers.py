@@ -29,28 +29,58 @@ def rfc3339_nano(ts: float | None = None) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{int((ts % 1) * 1e9):09d}Z"
 
 
-def redemption_body(broadcaster_id: str = BROADCASTER, reward_id: str = "reward-queue", user_id: str = "9001",
-                    user_name: str = "Cooler_User", user_input: str = "pogchamp", redemption_id: str | None = None,
-                    status: str = "unfulfilled", sub_type: str = REDEMPTION_ADD) -> dict[str, Any]:
+def redemption_body(
+    broadcaster_id: str = BROADCASTER,
+    reward_id: str = "reward-queue",
+    user_id: str = "9001",
+    user_name: str = "Cooler_User",
+    user_input: str = "pogchamp",
+    redemption_id: str | None = None,
+    status: str = "unfulfilled",
+    sub_type: str = REDEMPTION_ADD,
+) -> dict[str, Any]:
     """Shaped exactly like twitch-cli's redemption template (TWITCH.md §5.2)."""
     ts = rfc3339_nano()
     return {
-        "subscription": {"id": str(uuid.uuid4()), "status": "enabled", "type": sub_type, "version": "1",
-                         "condition": {"broadcaster_user_id": broadcaster_id},
-                         "transport": {"method": "webhook", "callback": "null"}, "created_at": ts, "cost": 0},
-        "event": {"id": redemption_id or str(uuid.uuid4()), "broadcaster_user_id": broadcaster_id,
-                  "broadcaster_user_login": "cool_user", "broadcaster_user_name": "cool_user",
-                  "user_id": user_id, "user_login": user_name.lower(), "user_name": user_name,
-                  "user_input": user_input, "status": status,
-                  "reward": {"id": reward_id, "title": "Test Reward from CLI", "cost": 150,
-                             "prompt": "Redeem Your Test Reward from CLI"},
-                  "redeemed_at": ts},
+        "subscription": {
+            "id": str(uuid.uuid4()),
+            "status": "enabled",
+            "type": sub_type,
+            "version": "1",
+            "condition": {"broadcaster_user_id": broadcaster_id},
+            "transport": {"method": "webhook", "callback": "null"},
+            "created_at": ts,
+            "cost": 0,
+        },
+        "event": {
+            "id": redemption_id or str(uuid.uuid4()),
+            "broadcaster_user_id": broadcaster_id,
+            "broadcaster_user_login": "cool_user",
+            "broadcaster_user_name": "cool_user",
+            "user_id": user_id,
+            "user_login": user_name.lower(),
+            "user_name": user_name,
+            "user_input": user_input,
+            "status": status,
+            "reward": {
+                "id": reward_id,
+                "title": "Test Reward from CLI",
+                "cost": 150,
+                "prompt": "Redeem Your Test Reward from CLI",
+            },
+            "redeemed_at": ts,
+        },
     }
 
 
-def delivery(body: dict[str, Any] | bytes, message_type: str = "notification", secret: str = SECRET,
-             message_id: str | None = None, timestamp: str | None = None,
-             sub_type: str | None = None) -> tuple[dict[str, str], bytes]:
+def delivery(
+    body: dict[str, Any] | bytes,
+    message_type: str = "notification",
+    secret: str = SECRET,
+    message_id: str | None = None,
+    timestamp: str | None = None,
+    sub_type: str | None = None,
+) -> tuple[dict[str, str], bytes]:
     """Headers and raw body as twitch-cli's ForwardEvent sends them (signed)."""
     # Go's json.Marshal output is compact: the same as json.dumps with these separators.
     raw = body if isinstance(body, bytes) else json.dumps(body, separators=(",", ":")).encode()
@@ -71,9 +101,14 @@ def delivery(body: dict[str, Any] | bytes, message_type: str = "notification", s
     return headers, raw
 
 
-def seed_db(db_path: Path, broadcaster_id: str = BROADCASTER, login: str = "cool_user",
-            rewards: dict[str, str] | None = None, queue: dict[str, Any] | None = None,
-            overlay_key: str | None = None) -> None:
+def seed_db(
+    db_path: Path,
+    broadcaster_id: str = BROADCASTER,
+    login: str = "cool_user",
+    rewards: dict[str, str] | None = None,
+    queue: dict[str, Any] | None = None,
+    overlay_key: str | None = None,
+) -> None:
     """A migrated database file with one broadcaster, its settings and optionally an overlay key,
     written before a server process starts on it."""
     import hashlib
@@ -87,13 +122,19 @@ def seed_db(db_path: Path, broadcaster_id: str = BROADCASTER, login: str = "cool
     doc["rewards"] = rewards or {}
     doc["queue"].update(queue or {})
     conn = sqlite3.connect(db_path)
-    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
-                 (broadcaster_id, login, login.title()))
-    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
-                 (broadcaster_id, json.dumps(doc)))
+    conn.execute(
+        "INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+        (broadcaster_id, login, login.title()),
+    )
+    conn.execute(
+        "INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
+        (broadcaster_id, json.dumps(doc)),
+    )
     if overlay_key:
-        conn.execute("INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (?, ?, ?)",
-                     (broadcaster_id, hashlib.sha256(overlay_key.encode()).hexdigest(), time.time()))
+        conn.execute(
+            "INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (?, ?, ?)",
+            (broadcaster_id, hashlib.sha256(overlay_key.encode()).hexdigest(), time.time()),
+        )
     conn.commit()
     conn.close()
 
@@ -106,9 +147,17 @@ def free_port() -> int:
 
 def server_env(db_path: Path, port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWITCH_", "APP_", "SSE_", "WEBHOOK_"))}
-    env.update({"APP_ENV": "development", "DATABASE_URL": f"sqlite://{db_path}", "PORT": str(port),
-                "HOST": "127.0.0.1", "WEBHOOK_SECRET": SECRET, "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
-                "LOG_LEVEL": "warning"})
+    env.update(
+        {
+            "APP_ENV": "development",
+            "DATABASE_URL": f"sqlite://{db_path}",
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "WEBHOOK_SECRET": SECRET,
+            "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
+            "LOG_LEVEL": "warning",
+        }
+    )
     env.update(extra)
     return env
 
@@ -126,8 +175,13 @@ class ServerProcess:
 
     def start(self, timeout: float = 20.0) -> ServerProcess:
         with open(self.log_path, "ab") as log:
-            self.proc = subprocess.Popen([sys.executable, "-m", "twi_overlay", "serve"], env=self.env, cwd=ROOT,
-                                         stdout=log, stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "twi_overlay", "serve"],
+                env=self.env,
+                cwd=ROOT,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

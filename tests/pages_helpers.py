@@ -10,17 +10,30 @@ from tests.helpers import seed_db
 from twi_overlay.pages import DEMO_BROADCASTER
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
-                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-sync",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-dev-shm-usage",
+]
 OVERLAY_KEY = "test-overlay-key-0123456789abcdefghijklmnopqrstuv"
 # The page tests use the development login's demo broadcaster, so the admin page shows the seeded data.
 BROADCASTER = DEMO_BROADCASTER["id"]
 
 
 def seed(db_path: Path, rewards: dict[str, str] | None = None) -> None:
-    seed_db(db_path, BROADCASTER, DEMO_BROADCASTER["login"],
-            rewards if rewards is not None else {"reward-queue": "queue", "reward-hug": "counter:hugs"},
-            {"per_user_limit": 100}, OVERLAY_KEY)
+    seed_db(
+        db_path,
+        BROADCASTER,
+        DEMO_BROADCASTER["login"],
+        rewards if rewards is not None else {"reward-queue": "queue", "reward-hug": "counter:hugs"},
+        {"per_user_limit": 100},
+        OVERLAY_KEY,
+    )
 
 
 class Console:

@@ -72,8 +72,13 @@ class SSEStream:
         self.response.close()
 
 
-async def connect(session: aiohttp.ClientSession, url: str, token: str | None = None,
-                  last_event_id: str | None = None, bearer: bool = False) -> SSEStream:
+async def connect(
+    session: aiohttp.ClientSession,
+    url: str,
+    token: str | None = None,
+    last_event_id: str | None = None,
+    bearer: bool = False,
+) -> SSEStream:
     headers = {"Accept": "text/event-stream"}
     if last_event_id is not None:
         headers["Last-Event-ID"] = last_event_id

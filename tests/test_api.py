@@ -17,8 +17,9 @@ OTHER = "4242"
 
 
 async def command(client: Any, type_: str, payload: Any, headers: dict[str, str] | None = None, **kw: Any) -> Any:
-    return await client.post("/api/commands", json={"type": type_, "payload": payload},
-                             headers=headers or admin_headers(), **kw)
+    return await client.post(
+        "/api/commands", json={"type": type_, "payload": payload}, headers=headers or admin_headers(), **kw
+    )
 
 
 async def error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
@@ -47,30 +48,56 @@ async def test_rule_rejections_are_200(client: Any) -> None:
     assert r.status == 200 and (await r.json())["result"] == "rejected"
 
 
-@pytest.mark.parametrize(("body", "status", "code"), [
-    ({"type": "queue.enqueue", "payload": []}, 400, "invalid_payload"),
-    ({"payload": {}}, 400, "invalid_command"),
-    ({"type": "nope.nope", "payload": {}}, 400, "unknown_command"),
-    ({"type": "redemption.add", "payload": {}}, 400, "unknown_command"),
-    ({"type": "queue.complete", "payload": {"entry_id": 12345}}, 404, "unknown_entry"),
-    ({"type": "settings.update", "payload": {"version": 7, "settings": {}}}, 409, "version_conflict"),
-    ({"type": "settings.update", "payload": {"version": 1, "settings": {"queue": {"max_length": 0}}}}, 422,
-     "invalid_value"),
-])
+@pytest.mark.parametrize(
+    ("body", "status", "code"),
+    [
+        ({"type": "queue.enqueue", "payload": []}, 400, "invalid_payload"),
+        ({"payload": {}}, 400, "invalid_command"),
+        ({"type": "nope.nope", "payload": {}}, 400, "unknown_command"),
+        ({"type": "redemption.add", "payload": {}}, 400, "unknown_command"),
+        ({"type": "queue.complete", "payload": {"entry_id": 12345}}, 404, "unknown_entry"),
+        ({"type": "settings.update", "payload": {"version": 7, "settings": {}}}, 409, "version_conflict"),
+        (
+            {"type": "settings.update", "payload": {"version": 1, "settings": {"queue": {"max_length": 0}}}},
+            422,
+            "invalid_value",
+        ),
+    ],
+)
 async def test_command_errors(client: Any, body: Any, status: int, code: str) -> None:
     await error(await client.post("/api/commands", json=body, headers=admin_headers()), status, code)
 
 
 async def test_malformed_and_wrong_media_type(client: Any) -> None:
-    await error(await client.post("/api/commands", data=b"{not json", headers={
-        **admin_headers(), "Content-Type": "application/json"}), 400, "malformed_json")
-    await error(await client.post("/api/commands", data=b"type=x", headers={
-        **admin_headers(), "Content-Type": "application/x-www-form-urlencoded"}), 415)
-    await error(await client.post("/api/commands", data=b"{" + b" " * 70000 + b"}", headers={
-        **admin_headers(), "Content-Type": "application/json"}), 413)
+    await error(
+        await client.post(
+            "/api/commands", data=b"{not json", headers={**admin_headers(), "Content-Type": "application/json"}
+        ),
+        400,
+        "malformed_json",
+    )
+    await error(
+        await client.post(
+            "/api/commands",
+            data=b"type=x",
+            headers={**admin_headers(), "Content-Type": "application/x-www-form-urlencoded"},
+        ),
+        415,
+    )
+    await error(
+        await client.post(
+            "/api/commands",
+            data=b"{" + b" " * 70000 + b"}",
+            headers={**admin_headers(), "Content-Type": "application/json"},
+        ),
+        413,
+    )
     await error(await client.get("/api/commands?limit=0", headers=admin_headers()), 400, "invalid_limit")
-    await error(await command(client, "queue.pick", {}, headers={**admin_headers(), "Idempotency-Key": "x" * 201}),
-                400, "invalid_idempotency_key")
+    await error(
+        await command(client, "queue.pick", {}, headers={**admin_headers(), "Idempotency-Key": "x" * 201}),
+        400,
+        "invalid_idempotency_key",
+    )
 
 
 async def test_idempotency_key_over_http(client: Any) -> None:
@@ -87,8 +114,11 @@ async def test_authentication_failures(client: Any) -> None:
     await error(await client.get("/api/state", headers={"Authorization": "Bearer nonsense"}), 401, "invalid_token")
     await error(await client.get("/api/state", headers=admin_headers(aud="overlay")), 401, "invalid_token")
     await error(await client.get("/api/state", headers=admin_headers(ttl=-5)), 401, "token_expired")
-    await error(await client.get("/api/state", headers=admin_headers(key="another-signing-key-0123456789abcdef")),
-                401, "invalid_token")
+    await error(
+        await client.get("/api/state", headers=admin_headers(key="another-signing-key-0123456789abcdef")),
+        401,
+        "invalid_token",
+    )
     await error(await client.get("/api/state", headers=admin_headers(bid="999")), 401, "unknown_broadcaster")
     token = admin_headers()["Authorization"]
     tampered = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
@@ -123,13 +153,19 @@ async def test_session_cookie_needs_csrf_header_on_writes(client: Any) -> None:
     assert state.status == 200
     bid = (await state.json())["broadcaster"]["id"]
     await error(await client.post("/api/commands", json={"type": "queue.pick", "payload": {}}), 403, "csrf_failed")
-    await error(await client.post("/api/commands", json={"type": "queue.pick", "payload": {}},
-                                  headers={"X-CSRF-Token": "guess"}), 403, "csrf_failed")
+    await error(
+        await client.post(
+            "/api/commands", json={"type": "queue.pick", "payload": {}}, headers={"X-CSRF-Token": "guess"}
+        ),
+        403,
+        "csrf_failed",
+    )
     # The admin page learns its CSRF token from /api/session.
     session = await (await client.get("/api/session")).json()
     assert session["signed_in"] is True and session["broadcaster_id"] == bid
-    r = await client.post("/api/commands", json={"type": "queue.pick", "payload": {}},
-                          headers={"X-CSRF-Token": session["csrf_token"]})
+    r = await client.post(
+        "/api/commands", json={"type": "queue.pick", "payload": {}}, headers={"X-CSRF-Token": session["csrf_token"]}
+    )
     assert r.status == 200
 
 
@@ -159,8 +195,9 @@ async def test_sse_token_exchange_and_overlay_key_rotation(client: Any) -> None:
 
 async def test_mock_redemption_goes_through_the_pipeline(client: Any) -> None:
     await command(client, "settings.update", {"version": 1, "settings": {"rewards": {"mock-queue-reward": "queue"}}})
-    r = await client.post("/_debug/mock/redemption", json={"user_name": "Mocky", "user_input": "hello"},
-                          headers=admin_headers())
+    r = await client.post(
+        "/_debug/mock/redemption", json={"user_name": "Mocky", "user_input": "hello"}, headers=admin_headers()
+    )
     assert r.status == 202
     await client.app[keys.PROCESSOR].drain()
     state = await (await client.get("/api/state", headers=admin_headers())).json()
@@ -169,9 +206,15 @@ async def test_mock_redemption_goes_through_the_pipeline(client: Any) -> None:
 
 
 async def test_production_hides_dev_login_and_mocks(aiohttp_client: Any, settings_env: dict[str, str]) -> None:
-    env = {**settings_env, "APP_ENV": "production", "APP_BASE_URL": "https://o.example.com",
-           "OAUTH_REDIRECT_URI": "https://o.example.com/oauth/callback", "TWITCH_CLIENT_ID": "cid",
-           "TWITCH_CLIENT_SECRET": "csecret", "WEBHOOK_SECRET": "w" * 40}
+    env = {
+        **settings_env,
+        "APP_ENV": "production",
+        "APP_BASE_URL": "https://o.example.com",
+        "OAUTH_REDIRECT_URI": "https://o.example.com/oauth/callback",
+        "TWITCH_CLIENT_ID": "cid",
+        "TWITCH_CLIENT_SECRET": "csecret",
+        "WEBHOOK_SECRET": "w" * 40,
+    }
     client = await aiohttp_client(create_app(load_settings(env)))
     await client.app[keys.DB].write(add_broadcaster)
     await error(await client.get("/_debug/login"), 404)

@@ -49,8 +49,16 @@ async def settings(db: Database, **sections: Any) -> None:
 
 
 def redemption(rid: str, user: str = "Viewer", reward: str = "r-queue", user_id: str | None = None) -> dict[str, Any]:
-    return {"redemption_id": rid, "reward_id": reward, "reward_title": "Join", "reward_cost": 100,
-            "user_id": user_id or f"id-{user}", "user_login": user.lower(), "user_name": user, "user_input": "hi"}
+    return {
+        "redemption_id": rid,
+        "reward_id": reward,
+        "reward_title": "Join",
+        "reward_cost": 100,
+        "user_id": user_id or f"id-{user}",
+        "user_login": user.lower(),
+        "user_name": user,
+        "user_input": "hi",
+    }
 
 
 # -- policy ---------------------------------------------------------------------------------------
@@ -68,15 +76,23 @@ async def test_enqueue_limits_closed_full_per_user(d: Database) -> None:
     await settings(d, queue={"max_length": 2, "per_user_limit": 1})
     assert (await ok(d, "queue.enqueue", {"user_name": "a"}))["result"] == "ok"
     assert await run(d, "queue.enqueue", {"user_name": "A"}) == {
-        "result": "rejected", "reason": "per_user_limit", "events": []}
+        "result": "rejected",
+        "reason": "per_user_limit",
+        "events": [],
+    }
     await ok(d, "queue.enqueue", {"user_name": "b", "note": "second"})
     assert (await ok(d, "queue.enqueue", {"user_name": "c"}))["reason"] == "queue_full"
     await settings(d, queue={"open": False, "max_length": 10})
     assert (await ok(d, "queue.enqueue", {"user_name": "c"}))["reason"] == "queue_closed"
     assert await queue(d) == [("a", 1, "waiting"), ("b", 2, "waiting")]
     log = await d.read(repo.recent_commands, BROADCASTER, 20)
-    assert [r["result"] for r in log if r["type"] == "queue.enqueue"] == ["rejected", "rejected", "ok", "rejected",
-                                                                          "ok"]
+    assert [r["result"] for r in log if r["type"] == "queue.enqueue"] == [
+        "rejected",
+        "rejected",
+        "ok",
+        "rejected",
+        "ok",
+    ]
 
 
 async def test_pick_next_and_random(d: Database) -> None:
@@ -120,7 +136,10 @@ async def test_clear_cancel_and_complete(d: Database) -> None:
         await ok(d, "queue.enqueue", {"user_name": n})
     r = await ok(d, "queue.clear", {"mode": "cancel"})
     assert [(e["user_name"], e["status"]) for e in r["data"]["entries"]] == [
-        ("a", "canceled"), ("b", "canceled"), ("c", "canceled")]
+        ("a", "canceled"),
+        ("b", "canceled"),
+        ("c", "canceled"),
+    ]
     assert await queue(d) == []
     assert (await refused(d, "queue.clear", {"mode": "nuke"})).status == 400
     await ok(d, "queue.enqueue", {"user_name": "z"})
@@ -141,8 +160,11 @@ async def test_counters(d: Database) -> None:
 
 
 async def test_settings_merge_validation_and_version(d: Database) -> None:
-    r = await ok(d, "settings.update", {"version": 1, "settings": {"queue": {"open": False},
-                                                                   "rewards": {"r1": "counter:deaths"}}})
+    r = await ok(
+        d,
+        "settings.update",
+        {"version": 1, "settings": {"queue": {"open": False}, "rewards": {"r1": "counter:deaths"}}},
+    )
     s = r["data"]["settings"]
     assert s["version"] == 2 and s["queue"] == {"open": False, "max_length": 50, "per_user_limit": 1}
     assert s["rewards"] == {"r1": "counter:deaths"} and s["overlay"]["theme"] == "dark"
@@ -150,15 +172,17 @@ async def test_settings_merge_validation_and_version(d: Database) -> None:
     assert r["events"][0]["data"]["settings"]["rewards"] == {"r1": "counter:deaths"}
     conflict = await refused(d, "settings.update", {"version": 1, "settings": {}})
     assert (conflict.status, conflict.code) == (409, "version_conflict")
-    for patch, field in [({"queue": {"max_length": 0}}, "settings.queue.max_length"),
-                         ({"queue": {"max_length": 1001}}, "settings.queue.max_length"),
-                         ({"queue": {"per_user_limit": 101}}, "settings.queue.per_user_limit"),
-                         ({"queue": {"open": "yes"}}, "settings.queue.open"),
-                         ({"overlay": {"max_visible": 51}}, "settings.overlay.max_visible"),
-                         ({"overlay": {"theme": "pink"}}, "settings.overlay.theme"),
-                         ({"overlay": {"colour": 1}}, "settings.overlay.colour"),
-                         ({"rewards": {"r2": "queue-ish"}}, "settings.rewards.r2"),
-                         ({"nonsense": {}}, "settings.nonsense")]:
+    for patch, field in [
+        ({"queue": {"max_length": 0}}, "settings.queue.max_length"),
+        ({"queue": {"max_length": 1001}}, "settings.queue.max_length"),
+        ({"queue": {"per_user_limit": 101}}, "settings.queue.per_user_limit"),
+        ({"queue": {"open": "yes"}}, "settings.queue.open"),
+        ({"overlay": {"max_visible": 51}}, "settings.overlay.max_visible"),
+        ({"overlay": {"theme": "pink"}}, "settings.overlay.theme"),
+        ({"overlay": {"colour": 1}}, "settings.overlay.colour"),
+        ({"rewards": {"r2": "queue-ish"}}, "settings.rewards.r2"),
+        ({"nonsense": {}}, "settings.nonsense"),
+    ]:
         err = await refused(d, "settings.update", {"version": 2, "settings": patch})
         assert err.status == 422 and err.message.startswith(field + ":"), (patch, err.message)
     r = await ok(d, "settings.update", {"version": 2, "settings": {"rewards": {"r1": None, "r3": "queue"}}})

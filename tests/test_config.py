@@ -13,10 +13,14 @@ from tests.helpers import ROOT
 from twi_overlay.config import ConfigError, load_settings
 
 GOOD_PROD = {
-    "APP_ENV": "production", "APP_BASE_URL": "https://overlay.example.com", "RUST_LOG": "info",
-    "TWITCH_CLIENT_ID": "abcdefghijklmnopqrstuvwxyz0123", "TWITCH_CLIENT_SECRET": "s3cr3t-client-value-xyz",
+    "APP_ENV": "production",
+    "APP_BASE_URL": "https://overlay.example.com",
+    "RUST_LOG": "info",
+    "TWITCH_CLIENT_ID": "abcdefghijklmnopqrstuvwxyz0123",
+    "TWITCH_CLIENT_SECRET": "s3cr3t-client-value-xyz",
     "OAUTH_REDIRECT_URI": "https://overlay.example.com/oauth/callback",
-    "WEBHOOK_SECRET": "w" * 40, "SSE_TOKEN_SIGNING_KEY": "k" * 40,
+    "WEBHOOK_SECRET": "w" * 40,
+    "SSE_TOKEN_SIGNING_KEY": "k" * 40,
     "DATABASE_URL": "sqlite:///var/lib/twi-overlay/data/app.db",
 }
 
@@ -51,11 +55,20 @@ def test_log_level_from_rust_log_or_log_level() -> None:
 
 
 CASES = [
-    ("TWITCH_CLIENT_ID", None), ("TWITCH_CLIENT_SECRET", None), ("WEBHOOK_SECRET", None),
-    ("WEBHOOK_SECRET", "short-secret"), ("WEBHOOK_SECRET", "x" * 101), ("WEBHOOK_SECRET", "ü" * 40),
-    ("SSE_TOKEN_SIGNING_KEY", None), ("SSE_TOKEN_SIGNING_KEY", "only-31-bytes-long-signing-key!"),
-    ("APP_BASE_URL", "http://overlay.example.com"), ("OAUTH_REDIRECT_URI", "http://x/oauth/callback"),
-    ("DATABASE_URL", None), ("DATABASE_URL", "postgres://x"), ("SSE_RING_MAX", "0"), ("PORT", "http"),
+    ("TWITCH_CLIENT_ID", None),
+    ("TWITCH_CLIENT_SECRET", None),
+    ("WEBHOOK_SECRET", None),
+    ("WEBHOOK_SECRET", "short-secret"),
+    ("WEBHOOK_SECRET", "x" * 101),
+    ("WEBHOOK_SECRET", "ü" * 40),
+    ("SSE_TOKEN_SIGNING_KEY", None),
+    ("SSE_TOKEN_SIGNING_KEY", "only-31-bytes-long-signing-key!"),
+    ("APP_BASE_URL", "http://overlay.example.com"),
+    ("OAUTH_REDIRECT_URI", "http://x/oauth/callback"),
+    ("DATABASE_URL", None),
+    ("DATABASE_URL", "postgres://x"),
+    ("SSE_RING_MAX", "0"),
+    ("PORT", "http"),
 ]
 
 
@@ -73,8 +86,14 @@ def test_each_production_requirement_is_enforced(name: str, value: str | None) -
 
 def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    return subprocess.run([sys.executable, "-m", "twi_overlay", *args], env={**base, **env}, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "twi_overlay", *args],
+        env={**base, **env},
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def test_cli_refuses_every_bad_value_at_once_with_exit_2_and_never_prints_values() -> None:
@@ -84,7 +103,10 @@ def test_cli_refuses_every_bad_value_at_once_with_exit_2_and_never_prints_values
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert [ln.split(":")[1].strip() for ln in lines] == [
-        "TWITCH_CLIENT_SECRET", "WEBHOOK_SECRET", "SSE_TOKEN_SIGNING_KEY"]
+        "TWITCH_CLIENT_SECRET",
+        "WEBHOOK_SECRET",
+        "SSE_TOKEN_SIGNING_KEY",
+    ]
     assert "tooshort-secret-value" not in proc.stderr + proc.stdout
     assert "weak-key-value" not in proc.stderr + proc.stdout
 
@@ -92,8 +114,16 @@ def test_cli_refuses_every_bad_value_at_once_with_exit_2_and_never_prints_values
 def test_cli_token_prints_only_a_token(tmp_path: Path) -> None:
     import jwt
 
-    proc = _run_cli({"DATABASE_URL": f"sqlite://{tmp_path}/a.db", "SSE_TOKEN_SIGNING_KEY": "k" * 32},
-                    "token", "--aud", "overlay", "--sub", "1337", "--ttl", "60")
+    proc = _run_cli(
+        {"DATABASE_URL": f"sqlite://{tmp_path}/a.db", "SSE_TOKEN_SIGNING_KEY": "k" * 32},
+        "token",
+        "--aud",
+        "overlay",
+        "--sub",
+        "1337",
+        "--ttl",
+        "60",
+    )
     assert proc.returncode == 0, proc.stderr
     token = proc.stdout.strip()
     assert proc.stdout.count("\n") == 1

@@ -13,8 +13,19 @@ from twi_overlay.db import Database, connect_sync
 from twi_overlay.migrate import migrate
 from twi_overlay.sqlfiles import load_sql, parse_queries
 
-TABLES = {"broadcasters", "settings", "rewards", "queue_entries", "counters", "event_raw", "command_log",
-          "helix_jobs", "eventsub_subscriptions", "overlay_keys", "sessions"}
+TABLES = {
+    "broadcasters",
+    "settings",
+    "rewards",
+    "queue_entries",
+    "counters",
+    "event_raw",
+    "command_log",
+    "helix_jobs",
+    "eventsub_subscriptions",
+    "overlay_keys",
+    "sessions",
+}
 
 
 def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) -> None:
@@ -29,8 +40,10 @@ def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) ->
 
 
 def _pragmas(conn: sqlite3.Connection) -> tuple[Any, ...]:
-    return tuple(conn.execute(f"PRAGMA {p}").fetchone()[0]
-                 for p in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout"))
+    return tuple(
+        conn.execute(f"PRAGMA {p}").fetchone()[0]
+        for p in ("foreign_keys", "journal_mode", "synchronous", "busy_timeout")
+    )
 
 
 async def test_pragmas_on_every_connection(tmp_path: Path) -> None:
@@ -49,15 +62,18 @@ async def test_pragmas_on_every_connection(tmp_path: Path) -> None:
 
 async def test_a_failing_job_rolls_back_alone(db: Database) -> None:
     def insert(tx: Any, bid: str) -> None:
-        tx.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
-                   "VALUES (?, 'l', 'd', 0, 0)", (bid,))
+        tx.execute(
+            "INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES (?, 'l', 'd', 0, 0)",
+            (bid,),
+        )
 
     def insert_then_fail(tx: Any) -> None:
         insert(tx, "doomed")
         raise ValueError("boom")
 
-    results = await asyncio.gather(db.write(insert, "a"), db.write(insert_then_fail), db.write(insert, "b"),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        db.write(insert, "a"), db.write(insert_then_fail), db.write(insert, "b"), return_exceptions=True
+    )
     assert results[0] is None and isinstance(results[1], ValueError) and results[2] is None
     ids = await db.read(lambda tx: [r[0] for r in tx.all("SELECT id FROM broadcasters ORDER BY id")])
     assert ids == ["a", "b"]
@@ -65,8 +81,7 @@ async def test_a_failing_job_rolls_back_alone(db: Database) -> None:
 
 async def test_concurrent_writes_are_batched_and_all_commit(db: Database) -> None:
     def insert(tx: Any, i: int) -> int:
-        tx.execute("INSERT INTO counters (broadcaster_id, name, value, updated_at) VALUES ('x', ?, ?, 0)",
-                   (f"c{i}", i))
+        tx.execute("INSERT INTO counters (broadcaster_id, name, value, updated_at) VALUES ('x', ?, ?, 0)", (f"c{i}", i))
         return i
 
     await db.write(lambda tx: tx.execute("INSERT INTO broadcasters VALUES ('x','l','d',0,0,NULL,NULL,NULL,'',0,0)"))

@@ -55,8 +55,9 @@ async def test_kill9_mid_burst_loses_and_doubles_nothing(tmp_path: Path) -> None
             await asyncio.sleep(0.05)
         rows = dict(conn.execute("SELECT message_id, outcome FROM event_raw").fetchall())
         hits = conn.execute("SELECT value FROM counters WHERE name = 'hits'").fetchone()[0]
-        logged = conn.execute("SELECT count(*) FROM command_log WHERE idempotency_key LIKE 'redemption:%' "
-                              "AND result = 'ok'").fetchone()[0]
+        logged = conn.execute(
+            "SELECT count(*) FROM command_log WHERE idempotency_key LIKE 'redemption:%' AND result = 'ok'"
+        ).fetchone()[0]
         conn.close()
         missing = acked - rows.keys()
         assert not missing, f"{len(missing)} acknowledged deliveries were lost"

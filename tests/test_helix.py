@@ -26,9 +26,17 @@ async def setup_queue(client: Any, fake: Any, reward_id: str) -> dict[str, str]:
     await after_sign_in()
     h = {"X-CSRF-Token": session["csrf_token"]}
     state = await (await client.get("/api/state")).json()
-    r = await client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
-        "version": state["settings"]["version"], "settings": {"rewards": {reward_id: "queue"},
-                                                              "queue": {"per_user_limit": 50}}}})
+    r = await client.post(
+        "/api/commands",
+        headers=h,
+        json={
+            "type": "settings.update",
+            "payload": {
+                "version": state["settings"]["version"],
+                "settings": {"rewards": {reward_id: "queue"}, "queue": {"per_user_limit": 50}},
+            },
+        },
+    )
     assert r.status == 200
     return h
 
@@ -37,8 +45,15 @@ async def redeem(client: Any, fake: Any, reward_id: str, n: int = 1) -> list[str
     ids = []
     for i in range(n):
         rid = fake.add_redemption(reward_id)
-        headers, raw = delivery(redemption_body(broadcaster_id=USER, reward_id=reward_id, redemption_id=rid,
-                                                user_id=f"v{i}-{rid[:4]}", user_name=f"viewer{i}"))
+        headers, raw = delivery(
+            redemption_body(
+                broadcaster_id=USER,
+                reward_id=reward_id,
+                redemption_id=rid,
+                user_id=f"v{i}-{rid[:4]}",
+                user_name=f"viewer{i}",
+            )
+        )
         assert (await client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
         ids.append(rid)
     await client.app[keys.PROCESSOR].drain()
@@ -59,10 +74,12 @@ async def test_complete_and_cancel_send_the_right_patch(app_client: Any, twitch:
     h = await setup_queue(app_client, fake, reward)
     done, refunded = await redeem(app_client, fake, reward, 2)
     queue = await entries(app_client)
-    await app_client.post("/api/commands", headers=h, json={"type": "queue.complete",
-                                                            "payload": {"entry_id": queue[0]["id"]}})
-    await app_client.post("/api/commands", headers=h, json={"type": "queue.cancel",
-                                                            "payload": {"entry_id": queue[1]["id"]}})
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.complete", "payload": {"entry_id": queue[0]["id"]}}
+    )
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.cancel", "payload": {"entry_id": queue[1]["id"]}}
+    )
     await app_client.app[keys.HELIX].drain()
     assert {(p["ids"][0], p["status"]) for p in fake.patches} == {(done, "FULFILLED"), (refunded, "CANCELED")}
     assert fake.redemptions[done]["status"] == "FULFILLED" and fake.redemptions[refunded]["status"] == "CANCELED"
@@ -77,13 +94,22 @@ async def test_403_marks_the_reward_unmanaged_and_never_retries(app_client: Any,
     foreign = fake.add_reward("Made in the dashboard", client_id="someone-elses-client-id-000000")
     h = {"X-CSRF-Token": session["csrf_token"]}
     state = await (await app_client.get("/api/state")).json()
-    await app_client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
-        "version": state["settings"]["version"], "settings": {"rewards": {foreign: "queue"},
-                                                              "queue": {"per_user_limit": 50}}}})
+    await app_client.post(
+        "/api/commands",
+        headers=h,
+        json={
+            "type": "settings.update",
+            "payload": {
+                "version": state["settings"]["version"],
+                "settings": {"rewards": {foreign: "queue"}, "queue": {"per_user_limit": 50}},
+            },
+        },
+    )
     ids = await redeem(app_client, fake, foreign, 3)
     queue = await entries(app_client)
-    await app_client.post("/api/commands", headers=h, json={"type": "queue.cancel",
-                                                            "payload": {"entry_id": queue[0]["id"]}})
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.cancel", "payload": {"entry_id": queue[0]["id"]}}
+    )
     await app_client.app[keys.HELIX].drain()
     assert len(fake.patches) == 1
     rewards = (await (await app_client.get("/api/rewards")).json())["data"]
@@ -103,20 +129,23 @@ async def test_429_and_5xx_are_retried_until_they_succeed(app_client: Any, twitc
     reset = int(time.time()) + 1
     fake.patch_script = [(429, {"Ratelimit-Reset": str(reset), "Ratelimit-Remaining": "0"}), (503, {}), (500, {})]
     queue = await entries(app_client)
-    await app_client.post("/api/commands", headers=h, json={"type": "queue.complete",
-                                                            "payload": {"entry_id": queue[0]["id"]}})
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.complete", "payload": {"entry_id": queue[0]["id"]}}
+    )
     worker = app_client.app[keys.HELIX]
     await worker.drain()  # the 429: nothing else is due until Ratelimit-Reset
     assert len(fake.patches) == 1
-    nxt = await app_client.app[keys.DB].read(lambda tx: tx.value(
-        "SELECT next_attempt_at FROM helix_jobs WHERE redemption_id = ?", (rid,)))
+    nxt = await app_client.app[keys.DB].read(
+        lambda tx: tx.value("SELECT next_attempt_at FROM helix_jobs WHERE redemption_id = ?", (rid,))
+    )
     assert nxt >= reset
     while fake.redemptions[rid]["status"] == "UNFULFILLED":
         assert time.time() < reset + 5
         await worker.run_once()
     assert len(fake.patches) == 4 and (await history(app_client))[rid] == "fulfilled"
-    attempts = await app_client.app[keys.DB].read(lambda tx: tx.value(
-        "SELECT attempts FROM helix_jobs WHERE redemption_id = ?", (rid,)))
+    attempts = await app_client.app[keys.DB].read(
+        lambda tx: tx.value("SELECT attempts FROM helix_jobs WHERE redemption_id = ?", (rid,))
+    )
     assert attempts == 4
 
 
@@ -127,8 +156,9 @@ async def test_404_already_updated_counts_as_done(app_client: Any, twitch: Any) 
     [rid] = await redeem(app_client, fake, reward)
     fake.redemptions[rid]["status"] = "FULFILLED"  # the streamer fulfilled it on Twitch meanwhile
     queue = await entries(app_client)
-    await app_client.post("/api/commands", headers=h, json={"type": "queue.complete",
-                                                            "payload": {"entry_id": queue[0]["id"]}})
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.complete", "payload": {"entry_id": queue[0]["id"]}}
+    )
     await app_client.app[keys.HELIX].drain()
     assert len(fake.patches) == 1 and (await history(app_client))[rid] == "fulfilled"
 
@@ -138,8 +168,14 @@ async def test_rejected_redemption_is_refunded(app_client: Any, twitch: Any) -> 
     reward = fake.add_reward("Join")
     h = await setup_queue(app_client, fake, reward)
     state = await (await app_client.get("/api/state")).json()
-    await app_client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
-        "version": state["settings"]["version"], "settings": {"queue": {"open": False}}}})
+    await app_client.post(
+        "/api/commands",
+        headers=h,
+        json={
+            "type": "settings.update",
+            "payload": {"version": state["settings"]["version"], "settings": {"queue": {"open": False}}},
+        },
+    )
     [rid] = await redeem(app_client, fake, reward)
     await app_client.app[keys.HELIX].drain()
     assert fake.redemptions[rid]["status"] == "CANCELED"
@@ -154,8 +190,9 @@ async def test_webhook_is_acknowledged_fast_while_helix_is_slow(app_client: Any,
     await redeem(app_client, fake, reward)
     fake.patch_delay = 3.0
     queue = await entries(app_client)
-    await app_client.post("/api/commands", headers=h, json={"type": "queue.complete",
-                                                            "payload": {"entry_id": queue[0]["id"]}})
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.complete", "payload": {"entry_id": queue[0]["id"]}}
+    )
     slow = asyncio.ensure_future(app_client.app[keys.HELIX].run_once())
     await asyncio.sleep(0.2)  # the PATCH is now waiting on the slow Twitch
     worst = 0.0
@@ -170,8 +207,7 @@ async def test_webhook_is_acknowledged_fast_while_helix_is_slow(app_client: Any,
     await slow
 
 
-async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(app_client: Any,
-                                                                              twitch: Any) -> None:
+async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(app_client: Any, twitch: Any) -> None:
     from twi_overlay.catchup import catch_up
 
     fake, _ = twitch
@@ -180,8 +216,14 @@ async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(ap
     r = await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
     reward = (await r.json())["id"]
     state = await (await app_client.get("/api/state")).json()
-    await app_client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
-        "version": state["settings"]["version"], "settings": {"queue": {"per_user_limit": 50}}}})
+    await app_client.post(
+        "/api/commands",
+        headers=h,
+        json={
+            "type": "settings.update",
+            "payload": {"version": state["settings"]["version"], "settings": {"queue": {"per_user_limit": 50}}},
+        },
+    )
     [seen] = await redeem(app_client, fake, reward)  # one arrived by webhook before the outage
     for i in range(7):  # made while we were down: more than one page of 5 in the fake
         fake.add_redemption(reward, user_name=f"offline{i}", user_input=f"#{i}")
@@ -200,14 +242,23 @@ async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client:
     fake, _ = twitch
     session = await sign_in(app_client)
     h = {"X-CSRF-Token": session["csrf_token"]}
-    reward = (await (await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"},
-                                           headers=h)).json())["id"]
+    reward = (
+        await (
+            await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
+        ).json()
+    )["id"]
     worker = app_client.app[keys.HELIX]
 
     async def settings(**queue: Any) -> None:
         state = await (await app_client.get("/api/state")).json()
-        r = await app_client.post("/api/commands", headers=h, json={"type": "settings.update", "payload": {
-            "version": state["settings"]["version"], "settings": {"queue": queue}}})
+        r = await app_client.post(
+            "/api/commands",
+            headers=h,
+            json={
+                "type": "settings.update",
+                "payload": {"version": state["settings"]["version"], "settings": {"queue": queue}},
+            },
+        )
         assert r.status == 200
         await worker.run_once()
 
@@ -220,8 +271,9 @@ async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client:
     await worker.run_once()
     assert fake.rewards[reward]["is_paused"] is True
     entry = (await entries(app_client))[0]
-    await app_client.post("/api/commands", headers=h,
-                          json={"type": "queue.complete", "payload": {"entry_id": entry["id"]}})
+    await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.complete", "payload": {"entry_id": entry["id"]}}
+    )
     await worker.run_once()
     assert fake.rewards[reward]["is_paused"] is False
     rewards = (await (await app_client.get("/api/rewards")).json())["data"]

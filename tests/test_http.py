@@ -11,9 +11,20 @@ from twi_overlay import keys
 from twi_overlay.app import create_app
 from twi_overlay.health import CLOCK
 
-RUNBOOK_METRICS = {"eventsub_ingress", "webhook_ack_latency_seconds", "sse_clients", "sse_broadcast_latency_seconds",
-                   "sse_ring_miss", "db_ttl_deleted", "db_checkpoint_seconds", "eventsub_invalid_signature",
-                   "oauth_validate_failures", "policy_commands", "eventsub_duplicate", "sse_dropped_clients"}
+RUNBOOK_METRICS = {
+    "eventsub_ingress",
+    "webhook_ack_latency_seconds",
+    "sse_clients",
+    "sse_broadcast_latency_seconds",
+    "sse_ring_miss",
+    "db_ttl_deleted",
+    "db_checkpoint_seconds",
+    "eventsub_invalid_signature",
+    "oauth_validate_failures",
+    "policy_commands",
+    "eventsub_duplicate",
+    "sse_dropped_clients",
+}
 
 
 async def test_unknown_route_and_wrong_method(client: Any) -> None:
@@ -45,8 +56,11 @@ async def test_healthz_ok(client: Any) -> None:
     r = await client.get("/healthz")
     assert r.status == 200
     body = await r.json()
-    assert body["status"] == "ok" and body["checks"]["database"] == {"ok": True, "journal_mode": "wal",
-                                                                      "writable": True}
+    assert body["status"] == "ok" and body["checks"]["database"] == {
+        "ok": True,
+        "journal_mode": "wal",
+        "writable": True,
+    }
 
 
 async def test_healthz_503_names_the_clock_when_skewed(client: Any) -> None:

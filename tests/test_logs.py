@@ -23,16 +23,42 @@ def test_secrets_in_messages_args_and_extra_are_masked() -> None:
     try:
         log.info("refresh with refresh_token=%s and Authorization: Bearer %s", "rt-abcdef123456", "oauth-tok-987")
         log.info("sse url /overlay/sse?token=%s", TOKEN)
-        log.warning("headers", extra={"headers": {"Authorization": "Bearer abc.def.ghi", "Cookie": "twi_session=zzz",
-                                                  "Twitch-Eventsub-Message-Signature": "sha256=" + "a" * 64}})
-        log.info("redeemed", extra={"user_name": "SomeViewer", "user_input": "my address is 1 Main St",
-                                    "client_secret": "cs-very-secret"})
+        log.warning(
+            "headers",
+            extra={
+                "headers": {
+                    "Authorization": "Bearer abc.def.ghi",
+                    "Cookie": "twi_session=zzz",
+                    "Twitch-Eventsub-Message-Signature": "sha256=" + "a" * 64,
+                }
+            },
+        )
+        log.info(
+            "redeemed",
+            extra={
+                "user_name": "SomeViewer",
+                "user_input": "my address is 1 Main St",
+                "client_secret": "cs-very-secret",
+            },
+        )
         log.info("client_secret=cs-1234&code=authcode-5678 signature sha256=" + "b" * 64)
     finally:
         logging.getLogger().removeHandler(handler)
     out = stream.getvalue()
-    for secret in ("rt-abcdef123456", "oauth-tok-987", TOKEN, "abc.def.ghi", "zzz", "a" * 64, "b" * 64,
-                   "SomeViewer", "1 Main St", "cs-very-secret", "cs-1234", "authcode-5678"):
+    for secret in (
+        "rt-abcdef123456",
+        "oauth-tok-987",
+        TOKEN,
+        "abc.def.ghi",
+        "zzz",
+        "a" * 64,
+        "b" * 64,
+        "SomeViewer",
+        "1 Main St",
+        "cs-very-secret",
+        "cs-1234",
+        "authcode-5678",
+    ):
         assert secret not in out, secret
     assert out.count("***") >= 10
 

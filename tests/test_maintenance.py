@@ -23,16 +23,26 @@ def _seed(tx: Any, old: int, new: int, now: float) -> None:
     for i in range(old + new):
         received = now - 73 * HOUR if i < old else now - 71 * HOUR
         rows.append((f"m{i}", "notification", "t", "1337", b"{}", received, received))
-    tx.conn.executemany("INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, "
-                        "payload, received_at, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-    tx.conn.executemany("INSERT INTO command_log (broadcaster_id, ts, type, source, payload, result) "
-                        "VALUES ('1337', ?, 'queue.pick', 'admin', '{}', 'ok')",
-                        [(now - 73 * HOUR if i < old else now - 1,) for i in range(old + new)])
+    tx.conn.executemany(
+        "INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, "
+        "payload, received_at, processed_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        rows,
+    )
+    tx.conn.executemany(
+        "INSERT INTO command_log (broadcaster_id, ts, type, source, payload, result) "
+        "VALUES ('1337', ?, 'queue.pick', 'admin', '{}', 'ok')",
+        [(now - 73 * HOUR if i < old else now - 1,) for i in range(old + new)],
+    )
     # An old delivery that was never processed is still owed work: it must survive.
-    tx.execute("INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload, "
-               "received_at) VALUES ('unprocessed', 'notification', 't', '1337', x'7b7d', ?)", (now - 100 * HOUR,))
-    tx.execute("INSERT INTO queue_entries (broadcaster_id, position, status, user_name, source, enqueued_at) "
-               "VALUES ('1337', 1, 'waiting', 'old viewer', 'admin', '2020-01-01T00:00:00Z')")
+    tx.execute(
+        "INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload, "
+        "received_at) VALUES ('unprocessed', 'notification', 't', '1337', x'7b7d', ?)",
+        (now - 100 * HOUR,),
+    )
+    tx.execute(
+        "INSERT INTO queue_entries (broadcaster_id, position, status, user_name, source, enqueued_at) "
+        "VALUES ('1337', 1, 'waiting', 'old viewer', 'admin', '2020-01-01T00:00:00Z')"
+    )
     tx.execute("INSERT INTO counters VALUES ('1337', 'deaths', 7, 0)")
 
 
@@ -54,10 +64,20 @@ async def test_ttl_deletes_old_rows_in_chunks_and_truncates_the_wal(db: Database
     result = await maintenance(db, 72.0, now=now)
     assert result["deleted"] == {"event_raw": 2500, "command_log": 2500}
     assert db.batches - batches >= 6  # 3 chunks per table, each its own transaction
-    counts = await db.read(lambda tx: {t: tx.value(f"SELECT count(*) FROM {t}") for t in (
-        "event_raw", "command_log", "queue_entries", "counters", "settings", "broadcasters")})
-    assert counts == {"event_raw": 41, "command_log": 40, "queue_entries": 1, "counters": 1, "settings": 1,
-                      "broadcasters": 1}
+    counts = await db.read(
+        lambda tx: {
+            t: tx.value(f"SELECT count(*) FROM {t}")
+            for t in ("event_raw", "command_log", "queue_entries", "counters", "settings", "broadcasters")
+        }
+    )
+    assert counts == {
+        "event_raw": 41,
+        "command_log": 40,
+        "queue_entries": 1,
+        "counters": 1,
+        "settings": 1,
+        "broadcasters": 1,
+    }
     assert await db.read(lambda tx: tx.value("SELECT count(*) FROM event_raw WHERE message_id = 'unprocessed'")) == 1
     assert result["checkpoint"]["busy"] == 0
     assert os.path.getsize(db.path + "-wal") == 0  # wal_checkpoint(TRUNCATE)
@@ -74,8 +94,9 @@ async def test_maintenance_endpoint_needs_admin_and_runs(client: Any) -> None:
     assert set(body) == {"deleted", "chunks", "checkpoint"}
 
 
-async def test_ttl_loop_survives_a_failing_run(aiohttp_client: Any, settings_env: dict[str, str],
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_ttl_loop_survives_a_failing_run(
+    aiohttp_client: Any, settings_env: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     import asyncio
 
     from twi_overlay import jobs
@@ -107,7 +128,13 @@ def test_cli_maintenance(tmp_path: Path) -> None:
     from tests.helpers import ROOT
 
     env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite://{tmp_path}/m.db"}
-    proc = subprocess.run([sys.executable, "-m", "twi_overlay", "maintenance"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "twi_overlay", "maintenance"],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert '"deleted":{"event_raw":0,"command_log":0}' in proc.stdout

@@ -23,18 +23,19 @@ SCRIPTS = ROOT / "scripts"
 
 
 def run(cmd: list[str], env: dict[str, str] | None = None, timeout: float = 300, **kw: object):  # type: ignore[no-untyped-def]
-    return subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout,
-                          **kw)  # type: ignore[call-overload]
+    return subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True, text=True, timeout=timeout, **kw)  # type: ignore[call-overload]
 
 
 # -- nginx ---------------------------------------------------------------------------------------------
 def render_nginx(site: str, https_port: int, http_port: int, app_port: int, cert: Path, key: Path) -> str:
     """The repo's site config, moved to loopback ports and a self-signed certificate; nothing else."""
-    out = (site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
-               .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-               .replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{app_port};")
-               .replace("/etc/letsencrypt/live/overlay.example.com/fullchain.pem", str(cert))
-               .replace("/etc/letsencrypt/live/overlay.example.com/privkey.pem", str(key)))
+    out = (
+        site.replace("listen 443 ssl http2;", f"listen 127.0.0.1:{https_port} ssl http2;")
+        .replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+        .replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{app_port};")
+        .replace("/etc/letsencrypt/live/overlay.example.com/fullchain.pem", str(cert))
+        .replace("/etc/letsencrypt/live/overlay.example.com/privkey.pem", str(key))
+    )
     assert out.count(str(cert)) == 1 and f":{https_port} " in out and f":{app_port};" in out
     return out
 
@@ -46,8 +47,24 @@ def nginx(tmp_path: Path):  # type: ignore[no-untyped-def]
     seed(tmp_path / "app.db")
     app = ServerProcess(tmp_path / "app.db").start()
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=overlay.example.com",
-         "-keyout", str(key), "-out", str(cert)]).check_returncode()
+    run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=overlay.example.com",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ]
+    ).check_returncode()
     https_port, http_port = free_port(), free_port()
     site = render_nginx((ROOT / "nginx" / "twi-overlay.conf").read_text(), https_port, http_port, app.port, cert, key)
     (tmp_path / "site.conf").write_text(site)
@@ -68,8 +85,10 @@ http {{
     nginx_bin = shutil.which("nginx") or "/usr/sbin/nginx"
     test = run([nginx_bin, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf")])
     assert test.returncode == 0, test.stderr
-    proc = subprocess.Popen([nginx_bin, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [nginx_bin, "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"), "-g", "daemon off;"],
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 10
     import socket
 
@@ -79,8 +98,12 @@ http {{
             break
         except OSError:
             time.sleep(0.05)
-    yield {"https": f"https://127.0.0.1:{https_port}", "http": f"http://127.0.0.1:{http_port}", "app": app,
-           "db": tmp_path / "app.db"}
+    yield {
+        "https": f"https://127.0.0.1:{https_port}",
+        "http": f"http://127.0.0.1:{http_port}",
+        "app": app,
+        "db": tmp_path / "app.db",
+    }
     proc.terminate()
     proc.wait(10)
     app.stop()
@@ -107,8 +130,11 @@ async def test_sse_events_arrive_through_nginx_as_they_are_sent(nginx: dict) -> 
         assert (await stream.next_event()).event == "state.replace"
         for i in range(1, 4):  # each small event arrives on its own, well before any buffer would fill
             sent = time.monotonic()
-            r = await s.post(nginx["https"] + "/api/commands", headers=headers,
-                             json={"type": "counter.increment", "payload": {"name": "hits"}})
+            r = await s.post(
+                nginx["https"] + "/api/commands",
+                headers=headers,
+                json={"type": "counter.increment", "payload": {"name": "hits"}},
+            )
             assert r.status == 200
             f = await stream.next_event(timeout=2)
             assert f.data["data"] == {"name": "hits", "value": i}
@@ -140,8 +166,9 @@ async def test_webhook_passes_through_nginx_byte_for_byte(nginx: dict) -> None: 
         async with s.post(nginx["https"] + "/eventsub/webhook", data=big, headers=big_headers) as r:
             assert r.status == 413
     conn = sqlite3.connect(nginx["db"])
-    stored = conn.execute("SELECT payload FROM event_raw WHERE message_id = ?",
-                          (headers["Twitch-Eventsub-Message-Id"],)).fetchone()[0]
+    stored = conn.execute(
+        "SELECT payload FROM event_raw WHERE message_id = ?", (headers["Twitch-Eventsub-Message-Id"],)
+    ).fetchone()[0]
     count = conn.execute("SELECT count(*) FROM event_raw").fetchone()[0]
     conn.close()
     assert bytes(stored) == raw and count == 1
@@ -153,19 +180,29 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     for name in ("twi-overlay.service", "twi-overlay-backup.service", "twi-overlay-backup.timer"):
         text = (ROOT / "systemd" / name).read_text()
         # Only what this machine lacks is changed: the install paths and the service user.
-        text = (text.replace("/opt/twi-overlay/current/.venv/bin/twi-overlay", str(exe))
-                    .replace("/opt/twi-overlay/current/scripts/backup.sh", str(SCRIPTS / "backup.sh"))
-                    .replace("User=overlay", "User=root").replace("Group=overlay", "Group=root"))
+        text = (
+            text.replace("/opt/twi-overlay/current/.venv/bin/twi-overlay", str(exe))
+            .replace("/opt/twi-overlay/current/scripts/backup.sh", str(SCRIPTS / "backup.sh"))
+            .replace("User=overlay", "User=root")
+            .replace("Group=overlay", "Group=root")
+        )
         (tmp_path / name).write_text(text)
     service = (ROOT / "systemd" / "twi-overlay.service").read_text()
-    for required in ("Restart=always", "LimitNOFILE=65535", "User=overlay", "EnvironmentFile=/etc/twi-overlay/env",
-                     "After=network-online.target", "NoNewPrivileges=true"):
+    for required in (
+        "Restart=always",
+        "LimitNOFILE=65535",
+        "User=overlay",
+        "EnvironmentFile=/etc/twi-overlay/env",
+        "After=network-online.target",
+        "NoNewPrivileges=true",
+    ):
         assert required in service, required
     stop = int(service.split("TimeoutStopSec=")[1].split()[0])
     assert stop > 5  # longer than the app's own shutdown_timeout_secs
     if shutil.which("systemd-analyze"):
-        units = [str(tmp_path / n) for n in ("twi-overlay.service", "twi-overlay-backup.service",
-                                             "twi-overlay-backup.timer")]
+        units = [
+            str(tmp_path / n) for n in ("twi-overlay.service", "twi-overlay-backup.service", "twi-overlay-backup.timer")
+        ]
         result = run(["systemd-analyze", "verify", *units])
         assert result.returncode == 0 and result.stdout.strip() == "" and result.stderr.strip() == "", result.stderr
     else:  # pragma: no cover - equivalent parse check
@@ -211,9 +248,16 @@ def test_backup_restore_round_trip_and_rotation(tmp_path: Path) -> None:
         assert run(["bash", str(SCRIPTS / "backup.sh")], env).returncode == 0
     kept = sorted((db.parent / "backup").glob("app-*.db"))
     assert len(kept) == 14 and backup not in kept  # the oldest generations went first
-    restore = run(["bash", str(SCRIPTS / "restore.sh"), str(saved)],
-                  {**env, "STOP_CMD": "true", "START_CMD": "true", "ENV_FILE": "/nonexistent",
-                   "TWI_BIN": str(ROOT / ".venv" / "bin" / "twi-overlay")})
+    restore = run(
+        ["bash", str(SCRIPTS / "restore.sh"), str(saved)],
+        {
+            **env,
+            "STOP_CMD": "true",
+            "START_CMD": "true",
+            "ENV_FILE": "/nonexistent",
+            "TWI_BIN": str(ROOT / ".venv" / "bin" / "twi-overlay"),
+        },
+    )
     assert restore.returncode == 0, restore.stderr + restore.stdout
     assert _entries(db) == ["viewer0", "viewer1", "viewer2"]
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -231,9 +275,12 @@ class aiohttp_sync:  # noqa: N801 - a tiny blocking helper for the backup test
         import urllib.request
 
         def post(url: str, name: str) -> None:
-            req = urllib.request.Request(url + "/api/commands", method="POST", data=json.dumps(
-                {"type": "queue.enqueue", "payload": {"user_name": name}}).encode(),
-                headers={"Content-Type": "application/json", **admin_headers(BROADCASTER)})
+            req = urllib.request.Request(
+                url + "/api/commands",
+                method="POST",
+                data=json.dumps({"type": "queue.enqueue", "payload": {"user_name": name}}).encode(),
+                headers={"Content-Type": "application/json", **admin_headers(BROADCASTER)},
+            )
             with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310 - loopback
                 assert r.status == 200
 
@@ -250,8 +297,10 @@ def test_deploy_smoke_deploy_rollback(tmp_path: Path) -> None:
     data.mkdir()
     port = free_port()
     env_file = tmp_path / "env"
-    env_file.write_text(f"APP_ENV=development\nDATABASE_URL=sqlite://{data}/app.db\nPORT={port}\nHOST=127.0.0.1\n"
-                        f"WEBHOOK_SECRET={SECRET}\nSSE_TOKEN_SIGNING_KEY={SIGNING_KEY}\nLOG_LEVEL=warning\n")
+    env_file.write_text(
+        f"APP_ENV=development\nDATABASE_URL=sqlite://{data}/app.db\nPORT={port}\nHOST=127.0.0.1\n"
+        f"WEBHOOK_SECRET={SECRET}\nSSE_TOKEN_SIGNING_KEY={SIGNING_KEY}\nLOG_LEVEL=warning\n"
+    )
     restart = tmp_path / "restart.sh"
     restart.write_text(f"""#!/usr/bin/env bash
 # stands in for `systemctl restart twi-overlay` in this scratch directory
@@ -268,8 +317,13 @@ echo $! > {tmp_path}/app.pid
         assert first.parent == app_root / "releases" and (first / ".venv" / "bin" / "twi-overlay").exists()
         base = f"http://127.0.0.1:{port}"
         assert run(["curl", "-fsS", "-o", "/dev/null", base + "/_debug/login"]).returncode == 0
-        smoke_env = {"BASE_URL": base, "BROADCASTER_ID": BROADCASTER, "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
-                     "DATABASE_URL": f"sqlite://{data}/app.db", "TWI_BIN": str(first / ".venv/bin/twi-overlay")}
+        smoke_env = {
+            "BASE_URL": base,
+            "BROADCASTER_ID": BROADCASTER,
+            "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
+            "DATABASE_URL": f"sqlite://{data}/app.db",
+            "TWI_BIN": str(first / ".venv/bin/twi-overlay"),
+        }
         started = time.monotonic()
         smoke = run(["bash", str(SCRIPTS / "smoke.sh")], smoke_env, timeout=120)
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
@@ -297,14 +351,22 @@ def test_smoke_script_against_a_local_server(tmp_path: Path) -> None:
     seed(tmp_path / "app.db")
     server = ServerProcess(tmp_path / "app.db").start()
     try:
-        result = run(["bash", str(SCRIPTS / "smoke.sh")], {
-            "BASE_URL": server.url, "BROADCASTER_ID": BROADCASTER, "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
-            "DATABASE_URL": f"sqlite://{tmp_path}/app.db", "TWI_BIN": str(ROOT / ".venv/bin/twi-overlay")},
-            timeout=120)
+        result = run(
+            ["bash", str(SCRIPTS / "smoke.sh")],
+            {
+                "BASE_URL": server.url,
+                "BROADCASTER_ID": BROADCASTER,
+                "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
+                "DATABASE_URL": f"sqlite://{tmp_path}/app.db",
+                "TWI_BIN": str(ROOT / ".venv/bin/twi-overlay"),
+            },
+            timeout=120,
+        )
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.count("\nok ") + result.stdout.startswith("ok ") == 5
-        broken = run(["bash", str(SCRIPTS / "smoke.sh")], {"BASE_URL": "http://127.0.0.1:9", "ADMIN_TOKEN": "x"},
-                     timeout=120)
+        broken = run(
+            ["bash", str(SCRIPTS / "smoke.sh")], {"BASE_URL": "http://127.0.0.1:9", "ADMIN_TOKEN": "x"}, timeout=120
+        )
         assert broken.returncode != 0 and "FAIL 1" in broken.stdout
     finally:
         server.stop()

@@ -16,21 +16,27 @@ from tests.pages_helpers import BROADCASTER, OVERLAY_KEY, Console, chromium, see
 
 pytestmark = pytest.mark.slow
 STATIC = ROOT / "twi_overlay" / "static"
-NETWORK_DOWN = ("ERR_CONNECTION_REFUSED", "ERR_CONNECTION_RESET", "ERR_EMPTY_RESPONSE",
-                "ERR_INCOMPLETE_CHUNKED_ENCODING", "Failed to load resource")
+NETWORK_DOWN = (
+    "ERR_CONNECTION_REFUSED",
+    "ERR_CONNECTION_RESET",
+    "ERR_EMPTY_RESPONSE",
+    "ERR_INCOMPLETE_CHUNKED_ENCODING",
+    "Failed to load resource",
+)
 
 
 async def webhook(server: ServerProcess, **kw: Any) -> float:
     headers, raw = delivery(redemption_body(broadcaster_id=BROADCASTER, **kw))
-    async with aiohttp.ClientSession() as s, s.post(server.url + "/eventsub/webhook", data=raw,
-                                                      headers=headers) as r:
+    async with aiohttp.ClientSession() as s, s.post(server.url + "/eventsub/webhook", data=raw, headers=headers) as r:
         assert r.status == 204
     return time.monotonic()
 
 
 async def api(server: ServerProcess, method: str, path: str, body: Any = None) -> Any:
-    async with aiohttp.ClientSession() as s, s.request(method, server.url + path, json=body,
-                                                         headers=admin_headers(BROADCASTER)) as r:
+    async with (
+        aiohttp.ClientSession() as s,
+        s.request(method, server.url + path, json=body, headers=admin_headers(BROADCASTER)) as r,
+    ):
         return r.status, await r.json()
 
 
@@ -136,7 +142,8 @@ async def test_admin_actions_change_the_overlay(server: ServerProcess) -> None:
         await overlay.wait_for_selector("#picked li:has-text('Ann')")
         await admin.click("#queue li:has-text('Cid') button[title='Move up']")
         await overlay.wait_for_function(
-            "[...document.querySelectorAll('#waiting .name')].map(n => n.textContent).join() === 'Cid,Bob'")
+            "[...document.querySelectorAll('#waiting .name')].map(n => n.textContent).join() === 'Cid,Bob'"
+        )
         await admin.click("#queue li:has-text('Ann') button:has-text('Done')")
         await overlay.wait_for_selector("#picked li", state="detached")
         await admin.click("#queue li:has-text('Bob') button:has-text('Refund')")
@@ -169,8 +176,12 @@ async def test_settings_conflict_is_shown_to_the_user(server: ServerProcess) -> 
         await admin.goto(server.url + "/_debug/login")
         await admin.wait_for_selector("#settings-version:has-text('v1')")
         await admin.fill("#s-max-length", "20")
-        status, body = await api(server, "POST", "/api/commands", {
-            "type": "settings.update", "payload": {"version": 1, "settings": {"queue": {"per_user_limit": 3}}}})
+        status, body = await api(
+            server,
+            "POST",
+            "/api/commands",
+            {"type": "settings.update", "payload": {"version": 1, "settings": {"queue": {"per_user_limit": 3}}}},
+        )
         assert status == 200
         await admin.click("#settings-form button[type=submit]")
         await admin.wait_for_selector("#notice:has-text('changed elsewhere')")
@@ -204,8 +215,7 @@ async def test_admin_overlay_key_rotation_and_login_page(server: ServerProcess) 
         assert console.unexpected() == []
 
 
-async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_path: Path,
-                                                                          aiohttp_server: Any) -> None:
+async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_path: Path, aiohttp_server: Any) -> None:
     from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
     from twi_overlay.migrate import migrate
 
@@ -213,10 +223,15 @@ async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_p
     base = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
     port = free_port()
     migrate(str(tmp_path / "app.db"))
-    server = ServerProcess(tmp_path / "app.db", port=port, TWITCH_CLIENT_ID=CLIENT_ID,
-                           TWITCH_CLIENT_SECRET=CLIENT_SECRET, TWITCH_AUTH_BASE=base + "/oauth2",
-                           TWITCH_API_BASE=base + "/helix",
-                           OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback").start()
+    server = ServerProcess(
+        tmp_path / "app.db",
+        port=port,
+        TWITCH_CLIENT_ID=CLIENT_ID,
+        TWITCH_CLIENT_SECRET=CLIENT_SECRET,
+        TWITCH_AUTH_BASE=base + "/oauth2",
+        TWITCH_API_BASE=base + "/helix",
+        OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback",
+    ).start()
     try:
         async with chromium() as browser:
             page = await browser.new_page(viewport={"width": 1280, "height": 720})

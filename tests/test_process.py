@@ -62,11 +62,21 @@ def test_readme_quickstart_on_a_fresh_clone(tmp_path: Path) -> None:
     scratch = tmp_path / "clone"
     subprocess.run(["git", "clone", "-q", str(ROOT), str(scratch)], check=True, timeout=120)
     port = free_port()
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("APP_", "DATABASE_", "WEBHOOK_", "SSE_", "TWITCH_", "VIRTUAL_ENV"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("APP_", "DATABASE_", "WEBHOOK_", "SSE_", "TWITCH_", "VIRTUAL_ENV"))
+    }
     env.update({"PORT": str(port), "TWI_QUICKSTART_INNER": "1"})
-    proc = subprocess.Popen(run_cmd, shell=True, cwd=scratch, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        run_cmd,
+        shell=True,
+        cwd=scratch,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         lines: list[str] = []
@@ -90,8 +100,15 @@ def test_readme_quickstart_on_a_fresh_clone(tmp_path: Path) -> None:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(15)
     # The test command, on the same clone (a small subset: the whole suite is what we are running now).
-    result = subprocess.run(test_cmd + " PYTEST_ARGS='tests/test_config.py tests/test_logs.py'", shell=True,
-                            cwd=scratch, env=env, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        test_cmd + " PYTEST_ARGS='tests/test_config.py tests/test_logs.py'",
+        shell=True,
+        cwd=scratch,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert re.search(r"\d+ passed", result.stdout), result.stdout[-2000:]
     shutil.rmtree(scratch / ".venv", ignore_errors=True)

@@ -33,8 +33,9 @@ async def open_sse(client: Any, aud: str = "overlay", last: str | None = None, *
 
 async def bump(client: Any, n: int, name: str = "hits") -> None:
     for _ in range(n):
-        r = await client.post("/api/commands", json={"type": "counter.increment", "payload": {"name": name}},
-                              headers=admin_headers())
+        r = await client.post(
+            "/api/commands", json={"type": "counter.increment", "payload": {"name": name}}, headers=admin_headers()
+        )
         assert r.status == 200
 
 
@@ -42,16 +43,19 @@ def ring_miss() -> float:
     return metrics.SSE_RING_MISS._value.get()
 
 
-@pytest.mark.parametrize(("aud", "tok", "code"), [
-    ("overlay", None, "unauthorized"),
-    ("overlay", "garbage", "invalid_token"),
-    ("overlay", token("admin"), "invalid_token"),          # wrong audience
-    ("admin", token("overlay"), "invalid_token"),
-    ("overlay", token(ttl=-1), "token_expired"),
-    ("overlay", token(key="x" * 40), "invalid_token"),    # signed with another key
-    ("overlay", token()[:-2] + "xx", "invalid_token"),     # tampered
-    ("overlay", token(sub="31337"), "unknown_broadcaster"),
-])
+@pytest.mark.parametrize(
+    ("aud", "tok", "code"),
+    [
+        ("overlay", None, "unauthorized"),
+        ("overlay", "garbage", "invalid_token"),
+        ("overlay", token("admin"), "invalid_token"),  # wrong audience
+        ("admin", token("overlay"), "invalid_token"),
+        ("overlay", token(ttl=-1), "token_expired"),
+        ("overlay", token(key="x" * 40), "invalid_token"),  # signed with another key
+        ("overlay", token()[:-2] + "xx", "invalid_token"),  # tampered
+        ("overlay", token(sub="31337"), "unknown_broadcaster"),
+    ],
+)
 async def test_auth_failures_are_401_json_and_no_stream(client: Any, aud: str, tok: str | None, code: str) -> None:
     stream = await connect(client.session, str(client.make_url(f"/{aud}/sse")), tok)
     assert stream.response.status == 401
@@ -142,25 +146,44 @@ async def test_resume_after_a_restart_gives_state_replace(aiohttp_client: Any, s
 async def test_overlay_gets_public_events_only(client: Any) -> None:
     overlay = await open_sse(client, "overlay")
     admin = await open_sse(client, "admin")
-    await client.post("/api/commands", headers=admin_headers(), json={
-        "type": "settings.update", "payload": {"version": 1, "settings": {"rewards": {"secret-reward": "queue"}}}})
-    r = await client.post("/_debug/mock/redemption", headers=admin_headers(),
-                          json={"reward_id": "secret-reward", "user_name": "Viewer", "user_input": "hi"})
+    await client.post(
+        "/api/commands",
+        headers=admin_headers(),
+        json={
+            "type": "settings.update",
+            "payload": {"version": 1, "settings": {"rewards": {"secret-reward": "queue"}}},
+        },
+    )
+    r = await client.post(
+        "/_debug/mock/redemption",
+        headers=admin_headers(),
+        json={"reward_id": "secret-reward", "user_name": "Viewer", "user_input": "hi"},
+    )
     assert r.status == 202
     await client.app[keys.PROCESSOR].drain()
     await bump(client, 1)
     admin_frames = await admin.events(1 + 2 + 2 + 2)  # snapshot, settings+log, enqueue+log, counter+log
     overlay_frames = await overlay.events(1 + 1 + 1 + 1)
-    assert [f.event for f in overlay_frames] == ["state.replace", "settings.updated", "queue.enqueued",
-                                                 "counter.updated"]
+    assert [f.event for f in overlay_frames] == [
+        "state.replace",
+        "settings.updated",
+        "queue.enqueued",
+        "counter.updated",
+    ]
     assert {f.event for f in admin_frames} >= {"command.logged", "queue.enqueued", "settings.updated"}
     raw_overlay = b"".join(str(f.data).encode() for f in overlay_frames)
     for forbidden in (b"secret-reward", b"user_id", b"user_login", b"redemption_id", b"command.logged", b"token"):
         assert forbidden not in raw_overlay, forbidden
     enq = next(f for f in admin_frames if f.event == "queue.enqueued")
     assert enq.data["data"]["entry"]["reward_id"] == "secret-reward"
-    assert set(overlay_frames[2].data["data"]["entry"]) == {"id", "position", "status", "user_name", "user_input",
-                                                           "enqueued_at"}
+    assert set(overlay_frames[2].data["data"]["entry"]) == {
+        "id",
+        "position",
+        "status",
+        "user_name",
+        "user_input",
+        "enqueued_at",
+    }
     overlay.close()
     admin.close()
 
@@ -176,7 +199,8 @@ async def test_heartbeat(aiohttp_client: Any, settings_env: dict[str, str]) -> N
 
 
 async def test_stalled_client_is_dropped_while_others_keep_receiving(
-        aiohttp_client: Any, settings_env: dict[str, str]) -> None:
+    aiohttp_client: Any, settings_env: dict[str, str]
+) -> None:
     client = await aiohttp_client(create_app(load_settings({**settings_env, "SSE_CLIENT_BUFFER_BYTES": "32768"})))
     app = client.app
     await app[keys.DB].write(add_broadcaster)
@@ -240,8 +264,9 @@ async def test_random_disconnects_end_with_exactly_the_servers_sequence(client: 
     tasks = [asyncio.create_task(follower(k)) for k in range(n_clients)]
     await asyncio.sleep(0.05)
     for _ in range(total):
-        r = await client.post("/api/commands", json={"type": "counter.increment", "payload": {"name": "seq"}},
-                              headers=admin_headers())
+        r = await client.post(
+            "/api/commands", json={"type": "counter.increment", "payload": {"name": "seq"}}, headers=admin_headers()
+        )
         assert r.status == 200
         if rng.random() < 0.3:
             await asyncio.sleep(0)

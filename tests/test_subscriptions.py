@@ -21,8 +21,7 @@ async def settle(client: Any, fake: Any) -> None:
     await fake.settle()
 
 
-async def test_sign_in_creates_every_subscription_and_the_challenge_is_answered(app_client: Any,
-                                                                                 twitch: Any) -> None:
+async def test_sign_in_creates_every_subscription_and_the_challenge_is_answered(app_client: Any, twitch: Any) -> None:
     fake, _ = twitch
     session = await sign_in(app_client)
     await settle(app_client, fake)
@@ -34,8 +33,9 @@ async def test_sign_in_creates_every_subscription_and_the_challenge_is_answered(
     r = await app_client.get("/api/subscriptions")
     body = await r.json()
     assert body["missing"] == [] and body["stale"] == [] and body["summary"].startswith("7 enabled")
-    again = await (await app_client.post("/api/subscriptions/reconcile",
-                                         headers={"X-CSRF-Token": session["csrf_token"]})).json()
+    again = await (
+        await app_client.post("/api/subscriptions/reconcile", headers={"X-CSRF-Token": session["csrf_token"]})
+    ).json()
     assert again["missing"] == [] and again["created"] == 0  # diff 0 after apply
 
 
@@ -45,9 +45,16 @@ async def test_stale_and_failed_subscriptions_are_removed_and_recreated(app_clie
     await settle(app_client, fake)
     some = next(iter(fake.subscriptions.values()))
     some["status"] = "notification_failures_exceeded"
-    foreign = {"id": "stale-1", "status": "enabled", "type": "channel.follow", "version": "2",
-               "condition": {"broadcaster_user_id": "5550001"}, "created_at": "x", "cost": 1,
-               "transport": {"method": "webhook", "callback": str(app_client.make_url("/eventsub/webhook"))}}
+    foreign = {
+        "id": "stale-1",
+        "status": "enabled",
+        "type": "channel.follow",
+        "version": "2",
+        "condition": {"broadcaster_user_id": "5550001"},
+        "created_at": "x",
+        "cost": 1,
+        "transport": {"method": "webhook", "callback": str(app_client.make_url("/eventsub/webhook"))},
+    }
     fake.subscriptions["stale-1"] = foreign
     other_app = {**foreign, "id": "not-ours", "transport": {"method": "webhook", "callback": "https://elsewhere/cb"}}
     fake.subscriptions["not-ours"] = other_app
@@ -76,8 +83,9 @@ async def test_revocation_leads_to_resubscription(app_client: Any, twitch: Any) 
     assert sorted(s["type"] for s in fake.subscriptions.values()) == sorted(HANDLED_TYPES)
 
 
-async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(app_client: Any, twitch: Any,
-                                                                         tmp_path: Any) -> None:
+async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(
+    app_client: Any, twitch: Any, tmp_path: Any
+) -> None:
     import os
     import subprocess
 
@@ -87,14 +95,27 @@ async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(app_clie
     await sign_in(app_client)
     await settle(app_client, fake)
     settings = app_client.app[keys.SETTINGS]
-    env = {**os.environ, "DATABASE_URL": f"sqlite://{settings.database_path}", "APP_BASE_URL": settings.base_url,
-           "TWITCH_CLIENT_ID": settings.twitch_client_id, "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
-           "TWITCH_API_BASE": settings.twitch_api_base, "TWITCH_AUTH_BASE": settings.twitch_auth_base,
-           "WEBHOOK_SECRET": settings.webhook_secret, "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key}
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{settings.database_path}",
+        "APP_BASE_URL": settings.base_url,
+        "TWITCH_CLIENT_ID": settings.twitch_client_id,
+        "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
+        "TWITCH_API_BASE": settings.twitch_api_base,
+        "TWITCH_AUTH_BASE": settings.twitch_auth_base,
+        "WEBHOOK_SECRET": settings.webhook_secret,
+        "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key,
+    }
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(ROOT / "scripts" / "make-subscriptions.sh"), *args], env=env, cwd=ROOT,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [str(ROOT / "scripts" / "make-subscriptions.sh"), *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     ok = await asyncio.to_thread(cli)
     assert ok.returncode == 0, ok.stdout + ok.stderr
@@ -115,8 +136,7 @@ async def test_authorization_revoked_means_no_resubscription(app_client: Any, tw
     sub = next(iter(fake.subscriptions.values()))
     fake.subscriptions.clear()  # the user disconnected the app: Twitch revokes everything
     secret = app_client.app[keys.SETTINGS].webhook_secret
-    headers, raw = delivery({"subscription": {**sub, "status": "authorization_revoked"}}, "revocation",
-                            secret=secret)
+    headers, raw = delivery({"subscription": {**sub, "status": "authorization_revoked"}}, "revocation", secret=secret)
     assert (await app_client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
     await app_client.app[keys.PROCESSOR].drain()
     result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])

@@ -50,8 +50,9 @@ async def test_create_an_app_owned_reward_bound_to_the_queue(app_client: Any, tw
     fake, _ = twitch
     session = await sign_in(app_client)
     csrf = {"X-CSRF-Token": session["csrf_token"]}
-    r = await app_client.post("/api/rewards", json={"title": "Join the queue", "cost": 500, "bind": "queue"},
-                              headers=csrf)
+    r = await app_client.post(
+        "/api/rewards", json={"title": "Join the queue", "cost": 500, "bind": "queue"}, headers=csrf
+    )
     assert r.status == 201, await r.text()
     reward = await r.json()
     assert reward["managed"] is True and reward["binding"] == "queue" and reward["cost"] == 500
@@ -68,17 +69,20 @@ async def test_create_an_app_owned_reward_bound_to_the_queue(app_client: Any, tw
 
 
 async def test_expired_token_is_refreshed_once_and_the_rotated_token_kept(
-        app_client: Any, twitch: tuple[FakeTwitch, str]) -> None:
+    app_client: Any, twitch: tuple[FakeTwitch, str]
+) -> None:
     fake, _ = twitch
     session = await sign_in(app_client)
     old_refresh = set(fake.refresh)
     fake.expire_access_tokens()
-    r = await app_client.post("/api/rewards", json={"title": "After refresh", "cost": 10},
-                              headers={"X-CSRF-Token": session["csrf_token"]})
+    r = await app_client.post(
+        "/api/rewards", json={"title": "After refresh", "cost": 10}, headers={"X-CSRF-Token": session["csrf_token"]}
+    )
     assert r.status == 201, await r.text()
     assert ("token", "refresh_token") in fake.calls
     stored = await app_client.app[keys.DB].read(
-        lambda tx: tx.value("SELECT refresh_token FROM broadcasters WHERE id = '5550001'"))
+        lambda tx: tx.value("SELECT refresh_token FROM broadcasters WHERE id = '5550001'")
+    )
     assert stored in fake.refresh and stored not in old_refresh
 
 
@@ -86,8 +90,9 @@ async def test_refused_refresh_means_reconsent(app_client: Any, twitch: tuple[Fa
     fake, _ = twitch
     session = await sign_in(app_client)
     fake.revoke_everything()
-    r = await app_client.post("/api/rewards", json={"title": "Nope", "cost": 10},
-                              headers={"X-CSRF-Token": session["csrf_token"]})
+    r = await app_client.post(
+        "/api/rewards", json={"title": "Nope", "cost": 10}, headers={"X-CSRF-Token": session["csrf_token"]}
+    )
     assert r.status == 409 and (await r.json())["error"]["code"] == "needs_reconsent"
     status = await (await app_client.get("/api/oauth/status")).json()
     assert status["needs_reconsent"] is True and status["reconsent_url"].endswith("/oauth/login")
@@ -100,8 +105,9 @@ async def test_login_without_twitch_credentials_says_so(client: Any) -> None:
     assert r.status == 503 and (await r.json())["error"]["code"] == "twitch_not_configured"
 
 
-async def test_validate_refreshes_an_expired_token_and_flags_reconsent(app_client: Any,
-                                                                       twitch: tuple[FakeTwitch, str]) -> None:
+async def test_validate_refreshes_an_expired_token_and_flags_reconsent(
+    app_client: Any, twitch: tuple[FakeTwitch, str]
+) -> None:
     from twi_overlay import keys, metrics
 
     fake, _ = twitch

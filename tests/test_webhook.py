@@ -29,8 +29,11 @@ from twi_overlay.eventsub import (
     timestamp_fresh,
 )
 
-VECTOR = json.loads((Path(__file__).resolve().parents[2] / "shared/fixtures/eventsub-signature-vector.json")
-                    .read_text()) if (Path(__file__).resolve().parents[2] / "shared/fixtures").exists() else None
+VECTOR = (
+    json.loads((Path(__file__).resolve().parents[2] / "shared/fixtures/eventsub-signature-vector.json").read_text())
+    if (Path(__file__).resolve().parents[2] / "shared/fixtures").exists()
+    else None
+)
 
 
 def counter(metric: Any, *labels: str) -> float:
@@ -44,9 +47,14 @@ async def raw_count(client: Any) -> int:
 
 async def bind(client: Any, reward_id: str = "reward-queue", binding: str = "queue") -> None:
     state = await (await client.get("/api/state", headers=admin_headers())).json()
-    r = await client.post("/api/commands", headers=admin_headers(), json={
-        "type": "settings.update",
-        "payload": {"version": state["settings"]["version"], "settings": {"rewards": {reward_id: binding}}}})
+    r = await client.post(
+        "/api/commands",
+        headers=admin_headers(),
+        json={
+            "type": "settings.update",
+            "payload": {"version": state["settings"]["version"], "settings": {"rewards": {reward_id: binding}}},
+        },
+    )
     assert r.status == 200, await r.text()
 
 
@@ -59,8 +67,13 @@ async def state(client: Any) -> dict[str, Any]:
 def test_signature_vector_from_twitch_api_crate() -> None:
     h = VECTOR["headers"]
     body = VECTOR["body"].encode()
-    assert signature_ok(VECTOR["secret"], h["Twitch-Eventsub-Message-Id"], h["Twitch-Eventsub-Message-Timestamp"],
-                        body, h["Twitch-Eventsub-Message-Signature"])
+    assert signature_ok(
+        VECTOR["secret"],
+        h["Twitch-Eventsub-Message-Id"],
+        h["Twitch-Eventsub-Message-Timestamp"],
+        body,
+        h["Twitch-Eventsub-Message-Signature"],
+    )
     # Right signature, but the delivery is years old: accepted at its own time, refused now.
     sent = parse_timestamp(h["Twitch-Eventsub-Message-Timestamp"])
     assert sent is not None and timestamp_fresh(h["Twitch-Eventsub-Message-Timestamp"], sent + 1)
@@ -94,12 +107,19 @@ def test_timestamps_with_any_fraction_digits() -> None:
 # -- the happy paths, as twitch-cli sends them -------------------------------------------------------
 async def test_verify_subscription_challenge(client: Any) -> None:
     challenge = str(uuid.uuid4())
-    body = {"challenge": challenge, "subscription": {
-        "id": str(uuid.uuid4()), "status": "webhook_callback_verification_pending",
-        "type": "channel.channel_points_custom_reward_redemption.add", "version": "1",
-        "condition": {"broadcaster_user_id": BROADCASTER},
-        "transport": {"method": "webhook", "callback": "http://127.0.0.1/eventsub/webhook"},
-        "created_at": rfc3339_nano(), "cost": 0}}
+    body = {
+        "challenge": challenge,
+        "subscription": {
+            "id": str(uuid.uuid4()),
+            "status": "webhook_callback_verification_pending",
+            "type": "channel.channel_points_custom_reward_redemption.add",
+            "version": "1",
+            "condition": {"broadcaster_user_id": BROADCASTER},
+            "transport": {"method": "webhook", "callback": "http://127.0.0.1/eventsub/webhook"},
+            "created_at": rfc3339_nano(),
+            "cost": 0,
+        },
+    }
     headers, raw = delivery(body, "webhook_callback_verification")
     r = await client.post("/eventsub/webhook", data=raw, headers=headers)
     assert r.status == 200
@@ -117,13 +137,20 @@ async def test_notification_is_stored_then_acknowledged_then_processed(client: A
     r = await client.post("/eventsub/webhook", data=raw, headers=headers)
     assert r.status == 204
     assert counter(metrics.EVENTSUB_INGRESS, body["subscription"]["type"]) == before + 1
-    stored = await client.app[keys.DB].read(lambda tx: dict(tx.one(
-        "SELECT message_id, payload FROM event_raw WHERE message_id = ?", (headers["Twitch-Eventsub-Message-Id"],))))
+    stored = await client.app[keys.DB].read(
+        lambda tx: dict(
+            tx.one(
+                "SELECT message_id, payload FROM event_raw WHERE message_id = ?",
+                (headers["Twitch-Eventsub-Message-Id"],),
+            )
+        )
+    )
     assert bytes(stored["payload"]) == raw
     await client.app[keys.PROCESSOR].drain()
     queue = (await state(client))["queue"]
     assert [(e["user_name"], e["user_input"], e["redemption_id"]) for e in queue] == [
-        ("Cooler_User", "first!", body["event"]["id"])]
+        ("Cooler_User", "first!", body["event"]["id"])
+    ]
 
 
 async def test_duplicate_message_id_is_acknowledged_and_not_processed_again(client: Any) -> None:
@@ -145,8 +172,7 @@ async def test_concurrent_copies_of_one_delivery_store_it_once(client: Any) -> N
     """Copies arriving together land in the same write batch: exactly one is stored, all get a 2xx."""
     await bind(client, binding="counter:hugs")
     headers, raw = delivery(redemption_body())
-    responses = await asyncio.gather(*(client.post("/eventsub/webhook", data=raw, headers=headers)
-                                       for _ in range(8)))
+    responses = await asyncio.gather(*(client.post("/eventsub/webhook", data=raw, headers=headers) for _ in range(8)))
     assert [r.status for r in responses] == [204] * 8
     await client.app[keys.PROCESSOR].drain()
     assert await raw_count(client) == 1
@@ -163,7 +189,8 @@ async def test_same_redemption_under_a_new_message_id_counts_once(client: Any) -
     assert await raw_count(client) == 2
     assert (await state(client))["counters"] == {"hugs": 1}
     outcomes = await client.app[keys.DB].read(
-        lambda tx: [r[0] for r in tx.all("SELECT outcome FROM event_raw ORDER BY id")])
+        lambda tx: [r[0] for r in tx.all("SELECT outcome FROM event_raw ORDER BY id")]
+    )
     assert outcomes == ["ok", "duplicate: already processed"]
 
 
@@ -175,16 +202,40 @@ async def test_every_handled_type_is_normalised(client: Any) -> None:
         assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
     await client.app[keys.PROCESSOR].drain()
     assert len((await state(client))["queue"]) == 1
-    reward_event = {"id": "reward-x", "broadcaster_user_id": BROADCASTER, "broadcaster_user_login": "cool_user",
-                    "broadcaster_user_name": "Cool_User", "is_enabled": True, "is_paused": False, "title": "Hydrate",
-                    "cost": 300, "prompt": "", "is_user_input_required": False}
-    sub = {"id": "s", "status": "enabled", "version": "1", "condition": {"broadcaster_user_id": BROADCASTER},
-           "transport": {"method": "webhook", "callback": "null"}, "created_at": rfc3339_nano(), "cost": 0}
+    reward_event = {
+        "id": "reward-x",
+        "broadcaster_user_id": BROADCASTER,
+        "broadcaster_user_login": "cool_user",
+        "broadcaster_user_name": "Cool_User",
+        "is_enabled": True,
+        "is_paused": False,
+        "title": "Hydrate",
+        "cost": 300,
+        "prompt": "",
+        "is_user_input_required": False,
+    }
+    sub = {
+        "id": "s",
+        "status": "enabled",
+        "version": "1",
+        "condition": {"broadcaster_user_id": BROADCASTER},
+        "transport": {"method": "webhook", "callback": "null"},
+        "created_at": rfc3339_nano(),
+        "cost": 0,
+    }
     bodies = [
         {"subscription": {**sub, "type": REWARD_ADD}, "event": reward_event},
-        {"subscription": {**sub, "type": STREAM_ONLINE}, "event": {
-            "id": "9001", "broadcaster_user_id": BROADCASTER, "broadcaster_user_login": "cool_user",
-            "broadcaster_user_name": "Cool_User", "type": "live", "started_at": rfc3339_nano()}},
+        {
+            "subscription": {**sub, "type": STREAM_ONLINE},
+            "event": {
+                "id": "9001",
+                "broadcaster_user_id": BROADCASTER,
+                "broadcaster_user_login": "cool_user",
+                "broadcaster_user_name": "Cool_User",
+                "type": "live",
+                "started_at": rfc3339_nano(),
+            },
+        },
         redemption_body(redemption_id="red-1", status="canceled", sub_type=REDEMPTION_UPDATE),
     ]
     for body in bodies:
@@ -195,12 +246,17 @@ async def test_every_handled_type_is_normalised(client: Any) -> None:
     assert s["queue"] == [] and s["broadcaster"]["live"] is True
     rewards = (await (await client.get("/api/rewards", headers=admin_headers())).json())["data"]
     assert {"id": "reward-x", "title": "Hydrate", "cost": 300}.items() <= next(
-        r for r in rewards if r["id"] == "reward-x").items()
+        r for r in rewards if r["id"] == "reward-x"
+    ).items()
     history = (await (await client.get("/api/history", headers=admin_headers())).json())["data"]
     assert history[0]["redemption_id"] == "red-1" and history[0]["helix_status"] == "refunded"
-    for body in ({"subscription": {**sub, "type": STREAM_OFFLINE}, "event": {
-            "broadcaster_user_id": BROADCASTER, "broadcaster_user_login": "c", "broadcaster_user_name": "C"}},
-                 {"subscription": {**sub, "type": REWARD_REMOVE}, "event": reward_event}):
+    for body in (
+        {
+            "subscription": {**sub, "type": STREAM_OFFLINE},
+            "event": {"broadcaster_user_id": BROADCASTER, "broadcaster_user_login": "c", "broadcaster_user_name": "C"},
+        },
+        {"subscription": {**sub, "type": REWARD_REMOVE}, "event": reward_event},
+    ):
         h, raw = delivery(body)
         assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
     await client.app[keys.PROCESSOR].drain()
@@ -210,9 +266,16 @@ async def test_every_handled_type_is_normalised(client: Any) -> None:
 
 
 async def test_unknown_type_and_unknown_broadcaster_are_stored_and_ignored(client: Any) -> None:
-    sub = {"id": "s", "status": "enabled", "type": "channel.follow", "version": "2",
-           "condition": {"broadcaster_user_id": BROADCASTER}, "transport": {"method": "webhook", "callback": "x"},
-           "created_at": rfc3339_nano(), "cost": 0}
+    sub = {
+        "id": "s",
+        "status": "enabled",
+        "type": "channel.follow",
+        "version": "2",
+        "condition": {"broadcaster_user_id": BROADCASTER},
+        "transport": {"method": "webhook", "callback": "x"},
+        "created_at": rfc3339_nano(),
+        "cost": 0,
+    }
     h, raw = delivery({"subscription": sub, "event": {"broadcaster_user_id": BROADCASTER}})
     assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
     await bind(client)
@@ -220,29 +283,41 @@ async def test_unknown_type_and_unknown_broadcaster_are_stored_and_ignored(clien
     assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
     await client.app[keys.PROCESSOR].drain()
     outcomes = await client.app[keys.DB].read(
-        lambda tx: [r[0] for r in tx.all("SELECT outcome FROM event_raw ORDER BY id")])
+        lambda tx: [r[0] for r in tx.all("SELECT outcome FROM event_raw ORDER BY id")]
+    )
     assert outcomes == ["ignored: unhandled type", "ignored: unknown broadcaster"]
     assert (await state(client))["queue"] == []
 
 
 async def test_revocations(client: Any) -> None:
     def revocation(reason: str) -> dict[str, Any]:
-        return {"subscription": {"id": f"sub-{reason}", "status": reason,
-                                 "type": "channel.channel_points_custom_reward_redemption.add", "version": "1",
-                                 "cost": 1, "condition": {"broadcaster_user_id": BROADCASTER},
-                                 "transport": {"method": "webhook", "callback": "https://example.com/cb"},
-                                 "created_at": rfc3339_nano()}}
+        return {
+            "subscription": {
+                "id": f"sub-{reason}",
+                "status": reason,
+                "type": "channel.channel_points_custom_reward_redemption.add",
+                "version": "1",
+                "cost": 1,
+                "condition": {"broadcaster_user_id": BROADCASTER},
+                "transport": {"method": "webhook", "callback": "https://example.com/cb"},
+                "created_at": rfc3339_nano(),
+            }
+        }
 
     for reason in ("notification_failures_exceeded", "authorization_revoked"):
         h, raw = delivery(revocation(reason), "revocation")
         assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
     await client.app[keys.PROCESSOR].drain()
-    subs = await client.app[keys.DB].read(lambda tx: {r["id"]: (r["status"], r["resubscribe"]) for r in tx.all(
-        "SELECT * FROM eventsub_subscriptions")})
-    assert subs == {"sub-notification_failures_exceeded": ("notification_failures_exceeded", 1),
-                    "sub-authorization_revoked": ("authorization_revoked", 0)}
+    subs = await client.app[keys.DB].read(
+        lambda tx: {r["id"]: (r["status"], r["resubscribe"]) for r in tx.all("SELECT * FROM eventsub_subscriptions")}
+    )
+    assert subs == {
+        "sub-notification_failures_exceeded": ("notification_failures_exceeded", 1),
+        "sub-authorization_revoked": ("authorization_revoked", 0),
+    }
     reconsent = await client.app[keys.DB].read(
-        lambda tx: tx.value("SELECT needs_reconsent FROM broadcasters WHERE id = ?", (BROADCASTER,)))
+        lambda tx: tx.value("SELECT needs_reconsent FROM broadcasters WHERE id = ?", (BROADCASTER,))
+    )
     assert reconsent == 1
 
 
@@ -308,8 +383,9 @@ def _mutations() -> list[tuple[str, Any, int, str]]:
 
 
 @pytest.mark.parametrize(("name", "mutate", "status", "code"), _mutations(), ids=[m[0] for m in _mutations()])
-async def test_bad_inputs_are_refused_and_change_nothing(client: Any, name: str, mutate: Any, status: int,
-                                                         code: str) -> None:
+async def test_bad_inputs_are_refused_and_change_nothing(
+    client: Any, name: str, mutate: Any, status: int, code: str
+) -> None:
     await bind(client)
     headers, raw = mutate(*delivery(redemption_body()))
     invalid_before = counter(metrics.EVENTSUB_INVALID_SIGNATURE)
@@ -346,8 +422,11 @@ async def test_any_single_byte_change_is_rejected(client: Any, part: str, index:
 
 
 @hsettings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(data=st.binary(max_size=2048), message_type=st.sampled_from(
-    ["notification", "revocation", "webhook_callback_verification", "other", ""]), sign_it=st.booleans())
+@given(
+    data=st.binary(max_size=2048),
+    message_type=st.sampled_from(["notification", "revocation", "webhook_callback_verification", "other", ""]),
+    sign_it=st.booleans(),
+)
 async def test_no_input_produces_a_5xx(client: Any, data: bytes, message_type: str, sign_it: bool) -> None:
     headers, raw = delivery(data, message_type or "notification", secret=SECRET if sign_it else "x" * 20)
     if not message_type:
@@ -357,10 +436,18 @@ async def test_no_input_produces_a_5xx(client: Any, data: bytes, message_type: s
 
 
 @hsettings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(event=st.dictionaries(st.sampled_from(["id", "user_id", "user_name", "user_input", "reward", "status",
-                                               "broadcaster_user_id"]),
-                             st.one_of(st.none(), st.integers(), st.text(max_size=20), st.booleans(),
-                                       st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3))))
+@given(
+    event=st.dictionaries(
+        st.sampled_from(["id", "user_id", "user_name", "user_input", "reward", "status", "broadcaster_user_id"]),
+        st.one_of(
+            st.none(),
+            st.integers(),
+            st.text(max_size=20),
+            st.booleans(),
+            st.dictionaries(st.text(max_size=5), st.text(max_size=5), max_size=3),
+        ),
+    )
+)
 async def test_odd_but_signed_payloads_never_break_processing(client: Any, event: dict[str, Any]) -> None:
     body = redemption_body()
     body["event"] = {**body["event"], **event}
@@ -373,8 +460,11 @@ async def test_odd_but_signed_payloads_never_break_processing(client: Any, event
 
 async def test_processing_follows_arrival_order(client: Any) -> None:
     await bind(client)
-    r = await client.post("/api/commands", headers=admin_headers(), json={
-        "type": "settings.update", "payload": {"version": 2, "settings": {"queue": {"per_user_limit": 100}}}})
+    r = await client.post(
+        "/api/commands",
+        headers=admin_headers(),
+        json={"type": "settings.update", "payload": {"version": 2, "settings": {"queue": {"per_user_limit": 100}}}},
+    )
     assert r.status == 200, await r.text()
     names = [f"viewer{i:02d}" for i in range(30)]
     for i, name in enumerate(names):
@@ -392,18 +482,31 @@ async def test_unprocessed_rows_are_processed_at_start(aiohttp_client: Any, sett
 
     migrate(settings.database_path)
     conn = connect_sync(settings.database_path)
-    conn.execute("INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
-                 "VALUES (?, 'cool_user', 'Cool_User', 0, 0)", (BROADCASTER,))
-    conn.execute("INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
-                 (BROADCASTER, orjson.dumps({"queue": {"open": True, "max_length": 50, "per_user_limit": 1},
-                                             "rewards": {"reward-queue": "queue"},
-                                             "overlay": {"max_visible": 10, "show_counters": True,
-                                                         "theme": "dark", "animations": True}}).decode()))
+    conn.execute(
+        "INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) "
+        "VALUES (?, 'cool_user', 'Cool_User', 0, 0)",
+        (BROADCASTER,),
+    )
+    conn.execute(
+        "INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
+        (
+            BROADCASTER,
+            orjson.dumps(
+                {
+                    "queue": {"open": True, "max_length": 50, "per_user_limit": 1},
+                    "rewards": {"reward-queue": "queue"},
+                    "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True},
+                }
+            ).decode(),
+        ),
+    )
     for i in range(3):
         body = redemption_body(user_id=str(i), user_name=f"early{i}")
-        conn.execute("INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload,"
-                     " received_at) VALUES (?, 'notification', ?, ?, ?, ?)",
-                     (f"m{i}", body["subscription"]["type"], BROADCASTER, orjson.dumps(body), time.time()))
+        conn.execute(
+            "INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload,"
+            " received_at) VALUES (?, 'notification', ?, ?, ?, ?)",
+            (f"m{i}", body["subscription"]["type"], BROADCASTER, orjson.dumps(body), time.time()),
+        )
     conn.close()
     client = await aiohttp_client(create_app(settings))
     await client.app[keys.PROCESSOR].drain()

@@ -64,12 +64,19 @@ async def post_command(request: web.Request) -> web.Response:
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} chars")
     started = time.perf_counter()
-    result = await request.app[keys.DB].write(_command_job, who.broadcaster_id, body["type"],
-                                              body.get("payload", {}), key)
+    result = await request.app[keys.DB].write(
+        _command_job, who.broadcaster_id, body["type"], body.get("payload", {}), key
+    )
     failed = isinstance(result, CommandError)
-    request.app[keys.TAP].record("command", body["type"], who.broadcaster_id, None, ok=not failed,
-                                 ms=(time.perf_counter() - started) * 1000,
-                                 result=result.code if failed else result["result"])
+    request.app[keys.TAP].record(
+        "command",
+        body["type"],
+        who.broadcaster_id,
+        None,
+        ok=not failed,
+        ms=(time.perf_counter() - started) * 1000,
+        result=result.code if failed else result["result"],
+    )
     if failed:
         raise result
     request.app[keys.HELIX].wake()  # a complete/cancel/clear may have queued a status update for Twitch
@@ -122,18 +129,30 @@ async def post_overlay_key(request: web.Request) -> web.Response:
 def _rewards_view(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
     _, doc = load_settings(tx, broadcaster_id)
     bindings = doc["rewards"]
-    return [{"id": r["id"], "title": r["title"], "cost": r["cost"], "is_paused": r["is_paused"],
-             "managed": r["managed"], "binding": bindings.get(r["id"])} for r in repo.rewards(tx, broadcaster_id)]
+    return [
+        {
+            "id": r["id"],
+            "title": r["title"],
+            "cost": r["cost"],
+            "is_paused": r["is_paused"],
+            "managed": r["managed"],
+            "binding": bindings.get(r["id"]),
+        }
+        for r in repo.rewards(tx, broadcaster_id)
+    ]
 
 
 def _created_reward(tx: Tx, broadcaster_id: str, reward: dict[str, Any], bind: str | None) -> Any:
     repo.upsert_reward(tx, broadcaster_id, reward)
-    tx.execute(sql.rewards.set_managed, {"broadcaster_id": broadcaster_id, "id": reward["id"], "managed": 1,
-                                         "now": time.time()})
+    tx.execute(
+        sql.rewards.set_managed,
+        {"broadcaster_id": broadcaster_id, "id": reward["id"], "managed": 1, "now": time.time()},
+    )
     if bind:
         version, _ = load_settings(tx, broadcaster_id)
-        result = execute(tx, broadcaster_id, "settings.update",
-                         {"version": version, "settings": {"rewards": {reward["id"]: bind}}})
+        result = execute(
+            tx, broadcaster_id, "settings.update", {"version": version, "settings": {"rewards": {reward["id"]: bind}}}
+        )
         if isinstance(result, CommandError):
             return result
     return next(r for r in _rewards_view(tx, broadcaster_id) if r["id"] == reward["id"])
@@ -187,8 +206,16 @@ async def get_session(request: web.Request) -> web.Response:
             raise
         return json_response({"signed_in": False, "development": development})
     b = await request.app[keys.DB].read(repo.broadcaster, who.broadcaster_id)
-    return json_response({"signed_in": True, "broadcaster_id": who.broadcaster_id, "broadcaster": b,
-                          "via": who.via, "csrf_token": who.csrf_token, "development": development})
+    return json_response(
+        {
+            "signed_in": True,
+            "broadcaster_id": who.broadcaster_id,
+            "broadcaster": b,
+            "via": who.via,
+            "csrf_token": who.csrf_token,
+            "development": development,
+        }
+    )
 
 
 async def post_logout(request: web.Request) -> web.Response:
@@ -204,9 +231,13 @@ async def post_logout(request: web.Request) -> web.Response:
 def _oauth_status(tx: Tx, broadcaster_id: str) -> dict[str, Any]:
     row = tx.one(sql.broadcasters.get, {"id": broadcaster_id})
     scopes = [s for s in (row["scopes"] or "").split() if s] if row else []
-    return {"connected": bool(scopes), "valid": None, "scopes": scopes,
-            "expires_at": row["token_expires_at"] if row else None,
-            "needs_reconsent": bool(row["needs_reconsent"]) if row else False}
+    return {
+        "connected": bool(scopes),
+        "valid": None,
+        "scopes": scopes,
+        "expires_at": row["token_expires_at"] if row else None,
+        "needs_reconsent": bool(row["needs_reconsent"]) if row else False,
+    }
 
 
 async def get_oauth_status(request: web.Request) -> web.Response:
@@ -220,9 +251,17 @@ async def get_oauth_status(request: web.Request) -> web.Response:
 
 
 def _subscriptions(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
-    return [{"id": r["id"], "type": r["type"], "version": r["version"], "status": r["status"],
-             "resubscribe": bool(r["resubscribe"])}
-            for r in tx.all(sql.subscriptions.all, {}) if r["broadcaster_id"] == broadcaster_id]
+    return [
+        {
+            "id": r["id"],
+            "type": r["type"],
+            "version": r["version"],
+            "status": r["status"],
+            "resubscribe": bool(r["resubscribe"]),
+        }
+        for r in tx.all(sql.subscriptions.all, {})
+        if r["broadcaster_id"] == broadcaster_id
+    ]
 
 
 async def get_subscriptions(request: web.Request) -> web.Response:
@@ -235,18 +274,29 @@ async def get_subscriptions(request: web.Request) -> web.Response:
         except TwitchError as exc:
             raise ApiError(502, "twitch_error", f"Twitch did not list subscriptions: {exc.message}") from None
         mine = [s for s in found["actual"] if s.get("condition", {}).get("broadcaster_user_id") == who.broadcaster_id]
-        return json_response({
-            "data": [{"id": s["id"], "type": s["type"], "version": s.get("version"), "status": s.get("status")}
-                     for s in mine],
-            "missing": [m["type"] for m in found["missing"]
-                        if m["condition"]["broadcaster_user_id"] == who.broadcaster_id],
-            "stale": [s["id"] for s in found["stale"]],
-            "summary": f"{sum(1 for s in mine if s.get('status') == 'enabled')} enabled, "
-                       + subscriptions.summary({"missing": found["missing"], "stale": found["stale"]})})
+        return json_response(
+            {
+                "data": [
+                    {"id": s["id"], "type": s["type"], "version": s.get("version"), "status": s.get("status")}
+                    for s in mine
+                ],
+                "missing": [
+                    m["type"] for m in found["missing"] if m["condition"]["broadcaster_user_id"] == who.broadcaster_id
+                ],
+                "stale": [s["id"] for s in found["stale"]],
+                "summary": f"{sum(1 for s in mine if s.get('status') == 'enabled')} enabled, "
+                + subscriptions.summary({"missing": found["missing"], "stale": found["stale"]}),
+            }
+        )
     subs = await request.app[keys.DB].read(_subscriptions, who.broadcaster_id)
     bad = [s for s in subs if s["status"] != "enabled"]
-    summary = ("Twitch is not configured: no subscriptions" if not subs else
-               f"{len(subs) - len(bad)} enabled, {len(bad)} revoked" if bad else f"{len(subs)} enabled")
+    summary = (
+        "Twitch is not configured: no subscriptions"
+        if not subs
+        else f"{len(subs) - len(bad)} enabled, {len(bad)} revoked"
+        if bad
+        else f"{len(subs)} enabled"
+    )
     return json_response({"data": subs, "summary": summary})
 
 

@@ -44,8 +44,14 @@ async def db_ctx(app: web.Application):  # type: ignore[no-untyped-def]
 async def twitch_ctx(app: web.Application):  # type: ignore[no-untyped-def]
     settings = app[keys.SETTINGS]
     app[keys.TWITCH] = Twitch(settings, app[keys.DB])
-    app[keys.HELIX] = HelixWorker(app[keys.DB], app[keys.TWITCH], app[keys.TAP], settings.helix_poll_secs,
-                                  settings.helix_backoff_secs, settings.helix_throttle_secs)
+    app[keys.HELIX] = HelixWorker(
+        app[keys.DB],
+        app[keys.TWITCH],
+        app[keys.TAP],
+        settings.helix_poll_secs,
+        settings.helix_backoff_secs,
+        settings.helix_throttle_secs,
+    )
     if app[keys.TWITCH].configured:
         async for _ in background("helix-worker", run_helix)(app):
             async for _ in background("eventsub-subscriptions", subscriptions_loop)(app):

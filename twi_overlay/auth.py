@@ -35,8 +35,14 @@ def mint_token(signing_key: str, aud: str, sub: str, ttl: int = 300, now: float 
 def decode_token(signing_key: str, token: str, aud: str) -> dict[str, Any]:
     """Checks signature, `aud`, `exp` (no leeway) and the presence of every claim; raises ApiError(401)."""
     try:
-        return jwt.decode(token, signing_key, algorithms=["HS256"], audience=aud, leeway=0,
-                          options={"require": ["aud", "sub", "exp", "iat"]})
+        return jwt.decode(
+            token,
+            signing_key,
+            algorithms=["HS256"],
+            audience=aud,
+            leeway=0,
+            options={"require": ["aud", "sub", "exp", "iat"]},
+        )
     except jwt.ExpiredSignatureError:
         raise ApiError(401, "token_expired", "token has expired; fetch a new one") from None
     except jwt.InvalidAudienceError:
@@ -100,8 +106,16 @@ def new_session(tx: Tx, broadcaster_id: str) -> tuple[str, str]:
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
     now = time.time()
-    tx.execute(sql.auth.insert_session, {"id_hash": sha256_hex(cookie), "broadcaster_id": broadcaster_id,
-                                         "csrf_token": csrf, "now": now, "expires_at": now + SESSION_TTL})
+    tx.execute(
+        sql.auth.insert_session,
+        {
+            "id_hash": sha256_hex(cookie),
+            "broadcaster_id": broadcaster_id,
+            "csrf_token": csrf,
+            "now": now,
+            "expires_at": now + SESSION_TTL,
+        },
+    )
     return cookie, csrf
 
 
@@ -110,14 +124,16 @@ def delete_session(tx: Tx, cookie: str) -> None:
 
 
 def set_session_cookie(response: web.StreamResponse, cookie: str, secure: bool) -> None:
-    response.set_cookie(SESSION_COOKIE, cookie, max_age=SESSION_TTL, httponly=True, samesite="Lax",
-                        secure=secure, path="/")
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=SESSION_TTL, httponly=True, samesite="Lax", secure=secure, path="/"
+    )
 
 
 def rotate_overlay_key(tx: Tx, broadcaster_id: str) -> str:
     key = secrets.token_urlsafe(32)
-    tx.execute(sql.auth.set_overlay_key, {"broadcaster_id": broadcaster_id, "key_hash": sha256_hex(key),
-                                          "now": time.time()})
+    tx.execute(
+        sql.auth.set_overlay_key, {"broadcaster_id": broadcaster_id, "key_hash": sha256_hex(key), "now": time.time()}
+    )
     return key
 
 

@@ -17,20 +17,29 @@ log = logging.getLogger(__name__)
 
 def _queue_rewards(tx: Tx, broadcaster_id: str) -> list[str]:
     _, doc = load_settings(tx, broadcaster_id)
-    managed = {r[0] for r in tx.all("SELECT id FROM rewards WHERE broadcaster_id = ? AND managed = 1",
-                                    (broadcaster_id,))}
+    managed = {
+        r[0] for r in tx.all("SELECT id FROM rewards WHERE broadcaster_id = ? AND managed = 1", (broadcaster_id,))
+    }
     return [rid for rid, binding in doc["rewards"].items() if binding == "queue" and rid in managed]
 
 
 def _add(tx: Tx, broadcaster_id: str, redemption: dict[str, Any]) -> str:
     reward = redemption.get("reward") or {}
-    payload = {"redemption_id": redemption["id"], "reward_id": reward.get("id", ""),
-               "reward_title": reward.get("title", ""), "reward_cost": reward.get("cost", 0),
-               "user_id": redemption.get("user_id", ""), "user_login": redemption.get("user_login", ""),
-               "user_name": redemption.get("user_name", ""), "user_input": redemption.get("user_input", ""),
-               "status": "unfulfilled", "redeemed_at": redemption.get("redeemed_at", "")}
-    result = execute(tx, broadcaster_id, "redemption.add", payload, source="twitch",
-                     idempotency_key=f"redemption:{redemption['id']}")
+    payload = {
+        "redemption_id": redemption["id"],
+        "reward_id": reward.get("id", ""),
+        "reward_title": reward.get("title", ""),
+        "reward_cost": reward.get("cost", 0),
+        "user_id": redemption.get("user_id", ""),
+        "user_login": redemption.get("user_login", ""),
+        "user_name": redemption.get("user_name", ""),
+        "user_input": redemption.get("user_input", ""),
+        "status": "unfulfilled",
+        "redeemed_at": redemption.get("redeemed_at", ""),
+    }
+    result = execute(
+        tx, broadcaster_id, "redemption.add", payload, source="twitch", idempotency_key=f"redemption:{redemption['id']}"
+    )
     return "error" if not isinstance(result, dict) else ("known" if result.get("replayed") else result["result"])
 
 
@@ -39,13 +48,19 @@ async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[st
     for reward_id in await db.read(_queue_rewards, broadcaster_id):
         cursor = None
         while True:
-            params = {"broadcaster_id": broadcaster_id, "reward_id": reward_id, "status": "UNFULFILLED",
-                      "sort": "OLDEST", "first": "50"}
+            params = {
+                "broadcaster_id": broadcaster_id,
+                "reward_id": reward_id,
+                "status": "UNFULFILLED",
+                "sort": "OLDEST",
+                "first": "50",
+            }
             if cursor:
                 params["after"] = cursor
             try:
-                status, body = await twitch.user_helix(broadcaster_id, "GET",
-                                                       "channel_points/custom_rewards/redemptions", params=params)
+                status, body = await twitch.user_helix(
+                    broadcaster_id, "GET", "channel_points/custom_rewards/redemptions", params=params
+                )
             except ReconsentNeeded:
                 return counts
             if status != 200:
@@ -70,16 +85,24 @@ def _sync(tx: Tx, broadcaster_id: str, rewards: list[dict[str, Any]], manageable
 
     for reward in rewards:
         repo.upsert_reward(tx, broadcaster_id, reward)
-        tx.execute(sql.rewards.set_managed, {"broadcaster_id": broadcaster_id, "id": reward["id"],
-                                             "managed": int(reward["id"] in manageable), "now": time.time()})
+        tx.execute(
+            sql.rewards.set_managed,
+            {
+                "broadcaster_id": broadcaster_id,
+                "id": reward["id"],
+                "managed": int(reward["id"] in manageable),
+                "now": time.time(),
+            },
+        )
 
 
 async def sync_rewards(db: Database, twitch: Twitch, broadcaster_id: str) -> int:
     """The channel's custom rewards, with `managed` from `only_manageable_rewards` (ours to update)."""
     path = "channel_points/custom_rewards"
     status, every = await twitch.user_helix(broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id})
-    status2, ours = await twitch.user_helix(broadcaster_id, "GET", path, params={
-        "broadcaster_id": broadcaster_id, "only_manageable_rewards": "true"})
+    status2, ours = await twitch.user_helix(
+        broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id, "only_manageable_rewards": "true"}
+    )
     if status != 200 or status2 != 200:
         raise TwitchError(status if status != 200 else status2, "could not list rewards")
     await db.write(_sync, broadcaster_id, every.get("data", []), {r["id"] for r in ours.get("data", [])})
@@ -87,8 +110,11 @@ async def sync_rewards(db: Database, twitch: Twitch, broadcaster_id: str) -> int
 
 
 async def catch_up_all(db: Database, twitch: Twitch) -> None:
-    ids = await db.read(lambda tx: [r[0] for r in tx.all(
-        "SELECT id FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0")])
+    ids = await db.read(
+        lambda tx: [
+            r[0] for r in tx.all("SELECT id FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0")
+        ]
+    )
     for broadcaster_id in ids:
         try:
             await sync_rewards(db, twitch, broadcaster_id)  # first: catch_up needs the managed flags

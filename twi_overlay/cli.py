@@ -44,14 +44,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     def ready(_msg: str) -> None:
         base = settings.base_url
         print(f"twi-overlay {settings.app_env} listening on http://{host}:{port}", flush=True)
-        print(f"  admin page:   {base}/admin/" + ("   (development login: /_debug/login)"
-                                                    if settings.development else ""), flush=True)
+        print(
+            f"  admin page:   {base}/admin/"
+            + ("   (development login: /_debug/login)" if settings.development else ""),
+            flush=True,
+        )
         print(f"  overlay page: {base}/overlay/?key=<overlay key from the admin page>", flush=True)
-        print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz   metrics: {base}/metrics",
-              flush=True)
+        print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz   metrics: {base}/metrics", flush=True)
 
-    web.run_app(app, host=host, port=port, print=ready, shutdown_timeout=settings.shutdown_timeout_secs,
-                access_log=None, handle_signals=True)
+    web.run_app(
+        app,
+        host=host,
+        port=port,
+        print=ready,
+        shutdown_timeout=settings.shutdown_timeout_secs,
+        access_log=None,
+        handle_signals=True,
+    )
     return 0
 
 
@@ -158,8 +167,10 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
         for st in found["stale"]:
             print(f"stale:   {st['type']} {st['id']} ({st.get('status')})")
         enabled = sum(1 for x in found["actual"] if x.get("status") == "enabled")
-        print(f"{len(found['desired'])} desired, {enabled} enabled: "
-              f"{len(found['missing'])} missing, {len(found['stale'])} stale")
+        print(
+            f"{len(found['desired'])} desired, {enabled} enabled: "
+            f"{len(found['missing'])} missing, {len(found['stale'])} stale"
+        )
         return 0 if not found["missing"] and not found["stale"] else 1
 
     return asyncio.run(run())

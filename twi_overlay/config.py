@@ -14,8 +14,15 @@ import orjson
 DEV_DB_PATH = "./data/app.db"
 TWITCH_API_BASE = "https://api.twitch.tv/helix"
 TWITCH_AUTH_BASE = "https://id.twitch.tv/oauth2"
-LOG_LEVELS = {"trace": "DEBUG", "debug": "DEBUG", "info": "INFO", "warn": "WARNING", "warning": "WARNING",
-              "error": "ERROR", "critical": "CRITICAL"}
+LOG_LEVELS = {
+    "trace": "DEBUG",
+    "debug": "DEBUG",
+    "info": "INFO",
+    "warn": "WARNING",
+    "warning": "WARNING",
+    "error": "ERROR",
+    "critical": "CRITICAL",
+}
 
 
 class ConfigError(Exception):
@@ -66,7 +73,7 @@ class Settings:
 def _database_path(url: str) -> str:
     # DATABASE_URL is "sqlite://" + the file's path as is: sqlite:///var/x.db -> /var/x.db
     if url.startswith("sqlite://"):
-        return url[len("sqlite://"):]
+        return url[len("sqlite://") :]
     raise ValueError("DATABASE_URL must start with sqlite://")
 
 
@@ -76,8 +83,9 @@ def _dev_secrets(db_path: str) -> dict[str, str]:
     if path.exists():
         try:
             data = orjson.loads(path.read_bytes())
-            if isinstance(data, dict) and all(isinstance(data.get(k), str) for k in
-                                              ("WEBHOOK_SECRET", "SSE_TOKEN_SIGNING_KEY")):
+            if isinstance(data, dict) and all(
+                isinstance(data.get(k), str) for k in ("WEBHOOK_SECRET", "SSE_TOKEN_SIGNING_KEY")
+            ):
                 return data
         except orjson.JSONDecodeError:
             pass
@@ -189,8 +197,10 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
                 dev = _dev_secrets(db_path)
                 webhook_secret = webhook_secret or dev["WEBHOOK_SECRET"]
                 signing_key = signing_key or dev["SSE_TOKEN_SIGNING_KEY"]
-                warnings.append("development mode: using throw-away secrets stored beside the database; "
-                                "never use them in production")
+                warnings.append(
+                    "development mode: using throw-away secrets stored beside the database; "
+                    "never use them in production"
+                )
 
     if problems:
         raise ConfigError(problems)

@@ -82,9 +82,9 @@ class UniqueInsert:
     """A row insert that many callers make at once (webhook deliveries): the writer runs all of a
     batch's rows as one `executemany`, after one SELECT that tells which keys already exist."""
 
-    insert: str    # INSERT ... ON CONFLICT DO NOTHING, named params
+    insert: str  # INSERT ... ON CONFLICT DO NOTHING, named params
     existing: str  # SELECT <key> ... WHERE <key> IN (SELECT value FROM json_each(:keys))
-    key: str       # the unique param's name
+    key: str  # the unique param's name
 
 
 @dataclass
@@ -309,8 +309,7 @@ class Database:
                 continue
             seen = self.jobs
             try:
-                await _in_thread(conn, lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone(),
-                                 conn._conn)  # noqa: SLF001
+                await _in_thread(conn, lambda c: c.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone(), conn._conn)  # noqa: SLF001
             except sqlite3.Error:
                 log.exception("passive checkpoint failed")
 

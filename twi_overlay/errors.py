@@ -7,26 +7,38 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-         405: "method_not_allowed", 409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type",
-         422: "invalid_value", 429: "rate_limited", 500: "internal_error", 503: "unavailable"}
+CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_value",
+    429: "rate_limited",
+    500: "internal_error",
+    503: "unavailable",
+}
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json", headers=headers)
 
 
-def error_response(status: int, code: str | None = None, message: str | None = None,
-                   headers: dict[str, str] | None = None) -> web.Response:
+def error_response(
+    status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+) -> web.Response:
     code = code or CODES.get(status, "error")
     message = message or code.replace("_", " ")
     return json_response({"error": {"code": code, "message": message}}, status=status, headers=headers)
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str | None = None, message: str | None = None,
-                 headers: dict[str, str] | None = None):
+    def __init__(
+        self, status: int, code: str | None = None, message: str | None = None, headers: dict[str, str] | None = None
+    ):
         super().__init__(message or code)
         self.status = status
         self.code = code

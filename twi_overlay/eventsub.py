@@ -19,8 +19,15 @@ REWARD_UPDATE = "channel.channel_points_custom_reward.update"
 REWARD_REMOVE = "channel.channel_points_custom_reward.remove"
 STREAM_ONLINE = "stream.online"
 STREAM_OFFLINE = "stream.offline"
-HANDLED_TYPES = (REDEMPTION_ADD, REDEMPTION_UPDATE, REWARD_ADD, REWARD_UPDATE, REWARD_REMOVE,
-                 STREAM_ONLINE, STREAM_OFFLINE)
+HANDLED_TYPES = (
+    REDEMPTION_ADD,
+    REDEMPTION_UPDATE,
+    REWARD_ADD,
+    REWARD_UPDATE,
+    REWARD_REMOVE,
+    STREAM_ONLINE,
+    STREAM_OFFLINE,
+)
 RESUBSCRIBE_REASONS = frozenset({"notification_failures_exceeded", "version_removed"})
 RECONSENT_REASONS = frozenset({"authorization_revoked", "user_removed"})
 
@@ -88,11 +95,16 @@ def normalise(subscription_type: str, body: dict[str, Any]) -> Normalised | None
         if not rid:
             return None
         payload = {
-            "redemption_id": rid, "reward_id": _s(reward.get("id")), "reward_title": _s(reward.get("title")),
+            "redemption_id": rid,
+            "reward_id": _s(reward.get("id")),
+            "reward_title": _s(reward.get("title")),
             "reward_cost": reward.get("cost") if isinstance(reward.get("cost"), int) else 0,
-            "user_id": _s(event.get("user_id")), "user_login": _s(event.get("user_login")),
-            "user_name": _s(event.get("user_name")), "user_input": _s(event.get("user_input")),
-            "status": _s(event.get("status")), "redeemed_at": _s(event.get("redeemed_at")),
+            "user_id": _s(event.get("user_id")),
+            "user_login": _s(event.get("user_login")),
+            "user_name": _s(event.get("user_name")),
+            "user_input": _s(event.get("user_input")),
+            "status": _s(event.get("status")),
+            "redeemed_at": _s(event.get("redeemed_at")),
         }
         if subscription_type == REDEMPTION_ADD:
             return Normalised(bid, "redemption.add", payload, f"redemption:{rid}")
@@ -101,11 +113,19 @@ def normalise(subscription_type: str, body: dict[str, Any]) -> Normalised | None
         reward_id = _s(event.get("id"))
         if not reward_id:
             return None
-        return Normalised(bid, "reward.sync", {
-            "id": reward_id, "title": _s(event.get("title")),
-            "cost": event.get("cost") if isinstance(event.get("cost"), int) else 0,
-            "is_enabled": bool(event.get("is_enabled", True)), "is_paused": bool(event.get("is_paused", False)),
-            "removed": subscription_type == REWARD_REMOVE}, None)
+        return Normalised(
+            bid,
+            "reward.sync",
+            {
+                "id": reward_id,
+                "title": _s(event.get("title")),
+                "cost": event.get("cost") if isinstance(event.get("cost"), int) else 0,
+                "is_enabled": bool(event.get("is_enabled", True)),
+                "is_paused": bool(event.get("is_paused", False)),
+                "removed": subscription_type == REWARD_REMOVE,
+            },
+            None,
+        )
     if subscription_type == STREAM_ONLINE:
         return Normalised(bid, "stream.online", {"started_at": _s(event.get("started_at"))}, None)
     if subscription_type == STREAM_OFFLINE:

@@ -49,8 +49,11 @@ async def healthz(request: web.Request) -> web.Response:
     skew = app[CLOCK]
     fresh = skew.observed_at is not None and time.time() - skew.observed_at < 3600
     if fresh and skew.seconds is not None:
-        checks["clock"] = {"ok": abs(skew.seconds) < SKEW_WARN_SECS, "skew_s": round(skew.seconds, 3),
-                           "source": "eventsub timestamps"}
+        checks["clock"] = {
+            "ok": abs(skew.seconds) < SKEW_WARN_SECS,
+            "skew_s": round(skew.seconds, 3),
+            "source": "eventsub timestamps",
+        }
     else:
         checks["clock"] = {"ok": True, "skew_s": None, "source": "no recent signed delivery"}
     failed = [name for name, c in checks.items() if not c["ok"]]

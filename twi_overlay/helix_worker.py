@@ -39,15 +39,23 @@ def _finish(tx: Tx, jobs: list[dict[str, Any]], state: str, result: str, entry_s
         if job["entry_id"] is not None:
             entry = repo.set_helix_status(tx, job["entry_id"], entry_status)
             if entry is not None:
-                tx.emit(admin_event(job["broadcaster_id"], "helix.result",
-                                    {"entry": entry, "action": job["action"], "result": result}))
+                tx.emit(
+                    admin_event(
+                        job["broadcaster_id"],
+                        "helix.result",
+                        {"entry": entry, "action": job["action"], "result": result},
+                    )
+                )
 
 
 def _not_ours(tx: Tx, broadcaster_id: str, reward_id: str) -> list[dict[str, Any]]:
-    tx.execute(sql.rewards.set_managed, {"broadcaster_id": broadcaster_id, "id": reward_id, "managed": 0,
-                                         "now": time.time()})
-    jobs = [dict(r) for r in tx.all(sql.helix_jobs.pending_for_reward,
-                                    {"broadcaster_id": broadcaster_id, "reward_id": reward_id})]
+    tx.execute(
+        sql.rewards.set_managed, {"broadcaster_id": broadcaster_id, "id": reward_id, "managed": 0, "now": time.time()}
+    )
+    jobs = [
+        dict(r)
+        for r in tx.all(sql.helix_jobs.pending_for_reward, {"broadcaster_id": broadcaster_id, "reward_id": reward_id})
+    ]
     _finish(tx, jobs, "failed", "403: reward not created by this app", "failed: reward not created by this app")
     return jobs
 
@@ -81,16 +89,25 @@ def _pause_mismatches(tx: Tx) -> list[tuple[str, str, bool]]:
 
 
 def _set_paused(tx: Tx, broadcaster_id: str, reward_id: str, paused: bool) -> None:
-    tx.execute("UPDATE rewards SET is_paused = ?, updated_at = ? WHERE broadcaster_id = ? AND id = ?",
-               (int(paused), time.time(), broadcaster_id, reward_id))
+    tx.execute(
+        "UPDATE rewards SET is_paused = ?, updated_at = ? WHERE broadcaster_id = ? AND id = ?",
+        (int(paused), time.time(), broadcaster_id, reward_id),
+    )
     reward = repo.reward(tx, broadcaster_id, reward_id)
     if reward is not None:
         tx.emit(admin_event(broadcaster_id, "reward.updated", {"reward": reward}))
 
 
 class HelixWorker:
-    def __init__(self, db: Database, twitch: Twitch, tap: Tap, poll_secs: float = 1.0, backoff_secs: float = 1.0,
-                 throttle_secs: float = 0.2):
+    def __init__(
+        self,
+        db: Database,
+        twitch: Twitch,
+        tap: Tap,
+        poll_secs: float = 1.0,
+        backoff_secs: float = 1.0,
+        throttle_secs: float = 0.2,
+    ):
         self.db = db
         self.twitch = twitch
         self.tap = tap
@@ -132,8 +149,12 @@ class HelixWorker:
         for broadcaster_id, reward_id, pause in await self.db.read(_pause_mismatches):
             try:
                 status, _ = await self.twitch.user_helix(
-                    broadcaster_id, "PATCH", "channel_points/custom_rewards",
-                    params={"broadcaster_id": broadcaster_id, "id": reward_id}, json={"is_paused": pause})
+                    broadcaster_id,
+                    "PATCH",
+                    "channel_points/custom_rewards",
+                    params={"broadcaster_id": broadcaster_id, "id": reward_id},
+                    json={"is_paused": pause},
+                )
             except ReconsentNeeded:
                 continue
             except (aiohttp.ClientError, TimeoutError):
@@ -142,31 +163,43 @@ class HelixWorker:
                 await self.db.write(_set_paused, broadcaster_id, reward_id, pause)
             elif status == 403:
                 await self.db.write(_not_ours, broadcaster_id, reward_id)
-            self.tap.record("helix", "reward.pause" if pause else "reward.unpause", broadcaster_id, None,
-                            ok=status == 200, status=status)
+            self.tap.record(
+                "helix",
+                "reward.pause" if pause else "reward.unpause",
+                broadcaster_id,
+                None,
+                ok=status == 200,
+                status=status,
+            )
 
     async def _pass(self) -> bool:
-        jobs = await self.db.read(lambda tx: [dict(r) for r in tx.all(
-            sql.helix_jobs.due, {"now": time.time(), "limit": 500})])
+        jobs = await self.db.read(
+            lambda tx: [dict(r) for r in tx.all(sql.helix_jobs.due, {"now": time.time(), "limit": 500})]
+        )
         if not jobs:
             return False
         key = lambda j: (j["broadcaster_id"], j["reward_id"], j["action"])  # noqa: E731
         for (broadcaster_id, reward_id, action), group in groupby(sorted(jobs, key=key), key=key):
             batch = list(group)
             for i in range(0, len(batch), MAX_IDS):
-                await self._update(broadcaster_id, reward_id, action, batch[i:i + MAX_IDS])
+                await self._update(broadcaster_id, reward_id, action, batch[i : i + MAX_IDS])
                 await asyncio.sleep(self.throttle_secs)
         return True
 
     async def _update(self, broadcaster_id: str, reward_id: str, action: str, jobs: list[dict[str, Any]]) -> None:
         started = time.perf_counter()
         params = [("broadcaster_id", broadcaster_id), ("reward_id", reward_id)] + [
-            ("id", j["redemption_id"]) for j in jobs]
+            ("id", j["redemption_id"]) for j in jobs
+        ]
         self.requests += 1
         try:
-            status, body = await self.twitch.user_helix(broadcaster_id, "PATCH",
-                                                        "channel_points/custom_rewards/redemptions",
-                                                        params=params, json={"status": action})
+            status, body = await self.twitch.user_helix(
+                broadcaster_id,
+                "PATCH",
+                "channel_points/custom_rewards/redemptions",
+                params=params,
+                json={"status": action},
+            )
             headers_reset = body.get("_ratelimit_reset") if isinstance(body, dict) else None
         except ReconsentNeeded:
             return  # needs_reconsent is set: these jobs wait for the next sign-in
@@ -188,8 +221,16 @@ class HelixWorker:
         else:  # 400/401 after refresh: our request or token is wrong; record it, do not loop
             message = str(body.get("message", ""))[:200] if isinstance(body, dict) else ""
             await self.db.write(_finish, jobs, "failed", f"{status}: {message}", f"failed: {status} {message}")
-        self.tap.record("helix", action, broadcaster_id, None, ok=status in (200, 404),
-                        ms=(time.perf_counter() - started) * 1000, status=status, ids=len(jobs))
+        self.tap.record(
+            "helix",
+            action,
+            broadcaster_id,
+            None,
+            ok=status in (200, 404),
+            ms=(time.perf_counter() - started) * 1000,
+            status=status,
+            ids=len(jobs),
+        )
 
     async def drain(self, limit_secs: float = 10.0) -> None:
         """Until no job is due (tests)."""

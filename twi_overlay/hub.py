@@ -42,14 +42,15 @@ class Client:
 
     __slots__ = ("broadcaster_id", "aud", "response", "transport", "cursor", "live", "done")
 
-    def __init__(self, broadcaster_id: str, aud: str, response: web.StreamResponse,
-                 transport: asyncio.Transport | None):
+    def __init__(
+        self, broadcaster_id: str, aud: str, response: web.StreamResponse, transport: asyncio.Transport | None
+    ):
         self.broadcaster_id = broadcaster_id
         self.aud = aud
         self.response = response
         self.transport = transport
-        self.cursor = 0       # last seq this client has been sent
-        self.live = False     # False while its handler sends the snapshot or replay itself
+        self.cursor = 0  # last seq this client has been sent
+        self.live = False  # False while its handler sends the snapshot or replay itself
         self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
 
     def finish(self, reason: str) -> None:
@@ -115,8 +116,9 @@ class Hub:
             return
         stream.wake.set()
         if stream.task is None or stream.task.done():
-            stream.task = asyncio.get_running_loop().create_task(self._fanout(stream),
-                                                                 name=f"sse-fanout-{broadcaster_id}")
+            stream.task = asyncio.get_running_loop().create_task(
+                self._fanout(stream), name=f"sse-fanout-{broadcaster_id}"
+            )
 
     def frames_after(self, broadcaster_id: str, aud: str, after_seq: int) -> list[tuple[int, bytes]] | None:
         """Frames after `after_seq` for this audience, or None when the ring no longer has them all."""
@@ -197,8 +199,9 @@ class Hub:
         client.finish(reason)
 
     # -- clients --------------------------------------------------------------------------------
-    def subscribe(self, broadcaster_id: str, aud: str, response: web.StreamResponse,
-                  transport: asyncio.Transport | None) -> Client:
+    def subscribe(
+        self, broadcaster_id: str, aud: str, response: web.StreamResponse, transport: asyncio.Transport | None
+    ) -> Client:
         """Registers a client that is not live yet: its handler sends the snapshot or replay first."""
         client = Client(broadcaster_id, aud, response, transport)
         if transport is not None:

@@ -45,9 +45,16 @@ async def maintenance(db: Database, retention_hours: float = 72.0, now: float | 
     busy, wal_frames, checkpointed = await db.checkpoint()
     seconds = time.perf_counter() - started
     metrics.DB_CHECKPOINT_SECONDS.observe(seconds)
-    result = {"deleted": deleted, "chunks": chunks,
-              "checkpoint": {"busy": busy, "wal_frames": wal_frames, "checkpointed": checkpointed,
-                             "seconds": round(seconds, 6)}}
+    result = {
+        "deleted": deleted,
+        "chunks": chunks,
+        "checkpoint": {
+            "busy": busy,
+            "wal_frames": wal_frames,
+            "checkpointed": checkpointed,
+            "seconds": round(seconds, 6),
+        },
+    }
     log.info("maintenance done", extra={"deleted": deleted, "checkpoint_busy": busy})
     return result
 

@@ -11,19 +11,45 @@ from pythonjsonlogger.json import JsonFormatter
 
 MASK = "***"
 # Keys whose values are never printed (record attributes from `extra=`, dict keys in args).
-SENSITIVE_KEYS = frozenset({
-    "token", "access_token", "refresh_token", "id_token", "secret", "client_secret", "webhook_secret",
-    "password", "authorization", "cookie", "set-cookie", "set_cookie", "key", "overlay_key", "code",
-    "signing_key", "sse_token_signing_key", "twitch-eventsub-message-signature", "signature",
-    # viewer PII
-    "user_id", "user_login", "user_name", "user_input",
-})
+SENSITIVE_KEYS = frozenset(
+    {
+        "token",
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "secret",
+        "client_secret",
+        "webhook_secret",
+        "password",
+        "authorization",
+        "cookie",
+        "set-cookie",
+        "set_cookie",
+        "key",
+        "overlay_key",
+        "code",
+        "signing_key",
+        "sse_token_signing_key",
+        "twitch-eventsub-message-signature",
+        "signature",
+        # viewer PII
+        "user_id",
+        "user_login",
+        "user_name",
+        "user_input",
+    }
+)
 _PATTERNS = [
     (re.compile(r"(?i)\b(bearer|oauth)\s+[A-Za-z0-9._~+/=-]+"), r"\1 " + MASK),
     (re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"), MASK),  # JWTs
     (re.compile(r"sha256=[0-9a-fA-F]{16,}"), "sha256=" + MASK),
-    (re.compile(r"(?i)\b((?:access_|refresh_|id_)?token|client_secret|secret|password|key|code|session)"
-                r"(\s*[=:]\s*[\"']?)([^\s&\"',;}]+)"), r"\1\2" + MASK),
+    (
+        re.compile(
+            r"(?i)\b((?:access_|refresh_|id_)?token|client_secret|secret|password|key|code|session)"
+            r"(\s*[=:]\s*[\"']?)([^\s&\"',;}]+)"
+        ),
+        r"\1\2" + MASK,
+    ),
 ]
 _STD_ATTRS = frozenset(vars(logging.makeLogRecord({})).keys()) | {"message", "asctime", "taskName"}
 
@@ -82,8 +108,11 @@ class TextFormatter(logging.Formatter):
 def setup_logging(level: str = "INFO", json: bool = False, stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stderr)
     if json:
-        handler.setFormatter(JsonFormatter("%(asctime)s %(levelname)s %(name)s %(message)s",
-                                           rename_fields={"levelname": "level", "asctime": "ts"}))
+        handler.setFormatter(
+            JsonFormatter(
+                "%(asctime)s %(levelname)s %(name)s %(message)s", rename_fields={"levelname": "level", "asctime": "ts"}
+            )
+        )
     else:
         handler.setFormatter(TextFormatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
     handler.addFilter(MaskingFilter())

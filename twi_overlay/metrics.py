@@ -6,23 +6,29 @@ from prometheus_client import Counter, Gauge, Histogram
 
 EVENTSUB_INGRESS = Counter("eventsub_ingress_total", "EventSub deliveries accepted", ["type"])
 WEBHOOK_ACK_LATENCY = Histogram(
-    "webhook_ack_latency_seconds", "Time from request to webhook response",
-    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0))
-EVENTSUB_INVALID_SIGNATURE = Counter("eventsub_invalid_signature_total",
-                                     "Webhook deliveries refused for signature or timestamp")
+    "webhook_ack_latency_seconds",
+    "Time from request to webhook response",
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.5, 1.0, 2.5, 5.0),
+)
+EVENTSUB_INVALID_SIGNATURE = Counter(
+    "eventsub_invalid_signature_total", "Webhook deliveries refused for signature or timestamp"
+)
 EVENTSUB_DUPLICATE = Counter("eventsub_duplicate_total", "Webhook deliveries with a message id already seen")
 EVENTSUB_REJECTED = Counter("eventsub_rejected_total", "Webhook deliveries refused", ["reason"])
 EVENTSUB_PROCESSED = Counter("eventsub_processed_total", "Stored deliveries processed", ["type", "outcome"])
 EVENTSUB_REVOCATIONS = Counter("eventsub_revocations_total", "Subscription revocations", ["reason"])
 SSE_CLIENTS = Gauge("sse_clients", "Connected SSE clients", ["aud"])
 SSE_BROADCAST_LATENCY = Histogram(
-    "sse_broadcast_latency_seconds", "Time to hand one event to every connected client",
-    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25))
+    "sse_broadcast_latency_seconds",
+    "Time to hand one event to every connected client",
+    buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
+)
 SSE_RING_MISS = Counter("sse_ring_miss_total", "Resumes that could not be replayed from the ring")
 SSE_DROPPED_CLIENTS = Counter("sse_dropped_clients_total", "SSE clients dropped for falling behind")
 DB_TTL_DELETED = Counter("db_ttl_deleted_total", "Rows removed by the TTL job", ["table"])
-DB_CHECKPOINT_SECONDS = Histogram("db_checkpoint_seconds", "Duration of wal_checkpoint(TRUNCATE)",
-                                  buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5))
+DB_CHECKPOINT_SECONDS = Histogram(
+    "db_checkpoint_seconds", "Duration of wal_checkpoint(TRUNCATE)", buckets=(0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5)
+)
 DB_MAINTENANCE_FAILURES = Counter("db_maintenance_failures_total", "TTL/checkpoint runs that failed")
 OAUTH_VALIDATE_FAILURES = Counter("oauth_validate_failures_total", "Failed /oauth2/validate checks")
 POLICY_COMMANDS = Counter("policy_commands_total", "Commands executed", ["type", "result"])

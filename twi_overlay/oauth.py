@@ -25,12 +25,22 @@ STATE_COOKIE = "twi_oauth_state"
 async def login(request: web.Request) -> web.StreamResponse:
     twitch = request.app[keys.TWITCH]
     if not twitch.configured:
-        raise ApiError(503, "twitch_not_configured",
-                       "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set; in development use /_debug/login")
+        raise ApiError(
+            503,
+            "twitch_not_configured",
+            "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set; in development use /_debug/login",
+        )
     state = secrets.token_urlsafe(24)
     response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state))
-    response.set_cookie(STATE_COOKIE, state, max_age=600, httponly=True, samesite="Lax", path="/oauth/",
-                        secure=request.app[keys.SETTINGS].production)
+    response.set_cookie(
+        STATE_COOKIE,
+        state,
+        max_age=600,
+        httponly=True,
+        samesite="Lax",
+        path="/oauth/",
+        secure=request.app[keys.SETTINGS].production,
+    )
     raise response
 
 

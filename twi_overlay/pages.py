@@ -70,21 +70,42 @@ async def dev_login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-def mock_redemption_body(broadcaster_id: str, login: str, reward_id: str, user_name: str, user_input: str,
-                         reward_title: str = "Join the queue", cost: int = 100) -> dict[str, Any]:
+def mock_redemption_body(
+    broadcaster_id: str,
+    login: str,
+    reward_id: str,
+    user_name: str,
+    user_input: str,
+    reward_title: str = "Join the queue",
+    cost: int = 100,
+) -> dict[str, Any]:
     """A notification shaped like twitch-cli's `add-redemption` (TWITCH.md §5.2)."""
     now = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + ".000000000Z"
     user_id = str(secrets.randbelow(99_999_999))
     return {
-        "subscription": {"id": str(uuid.uuid4()), "status": "enabled", "type": REDEMPTION_ADD, "version": "1",
-                         "condition": {"broadcaster_user_id": broadcaster_id},
-                         "transport": {"method": "webhook", "callback": "null"}, "created_at": now, "cost": 0},
-        "event": {"id": str(uuid.uuid4()), "broadcaster_user_id": broadcaster_id,
-                  "broadcaster_user_login": login, "broadcaster_user_name": login,
-                  "user_id": user_id, "user_login": user_name.lower(), "user_name": user_name,
-                  "user_input": user_input, "status": "unfulfilled",
-                  "reward": {"id": reward_id, "title": reward_title, "cost": cost, "prompt": ""},
-                  "redeemed_at": now},
+        "subscription": {
+            "id": str(uuid.uuid4()),
+            "status": "enabled",
+            "type": REDEMPTION_ADD,
+            "version": "1",
+            "condition": {"broadcaster_user_id": broadcaster_id},
+            "transport": {"method": "webhook", "callback": "null"},
+            "created_at": now,
+            "cost": 0,
+        },
+        "event": {
+            "id": str(uuid.uuid4()),
+            "broadcaster_user_id": broadcaster_id,
+            "broadcaster_user_login": login,
+            "broadcaster_user_name": login,
+            "user_id": user_id,
+            "user_login": user_name.lower(),
+            "user_name": user_name,
+            "user_input": user_input,
+            "status": "unfulfilled",
+            "reward": {"id": reward_id, "title": reward_title, "cost": cost, "prompt": ""},
+            "redeemed_at": now,
+        },
     }
 
 
@@ -105,8 +126,7 @@ async def mock_redemption(request: web.Request) -> web.Response:
             raise ApiError(400, "malformed_json", "body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "body must be an object")
-    fields = {"reward_id": MOCK_REWARD_ID, "user_name": "viewer" + str(secrets.randbelow(10_000)),
-              "user_input": ""}
+    fields = {"reward_id": MOCK_REWARD_ID, "user_name": "viewer" + str(secrets.randbelow(10_000)), "user_input": ""}
     for name in fields:
         value = body.get(name)
         if value is not None:
@@ -116,13 +136,24 @@ async def mock_redemption(request: web.Request) -> web.Response:
     b = await request.app[keys.DB].read(repo.broadcaster, who.broadcaster_id)
     doc = mock_redemption_body(who.broadcaster_id, b["login"] if b else "", **fields)
     message_id = "mock-" + str(uuid.uuid4())
-    await request.app[keys.DB].write(_store_mock, {
-        "message_id": message_id, "message_type": "notification", "subscription_type": REDEMPTION_ADD,
-        "broadcaster_id": who.broadcaster_id, "payload": orjson.dumps(doc), "received_at": time.time()})
+    await request.app[keys.DB].write(
+        _store_mock,
+        {
+            "message_id": message_id,
+            "message_type": "notification",
+            "subscription_type": REDEMPTION_ADD,
+            "broadcaster_id": who.broadcaster_id,
+            "payload": orjson.dumps(doc),
+            "received_at": time.time(),
+        },
+    )
     request.app[keys.TAP].record("ingress", REDEMPTION_ADD, who.broadcaster_id, message_id, ok=True, mock=True)
     request.app[keys.PROCESSOR].wake()
-    return web.json_response({"message_id": message_id, "redemption_id": doc["event"]["id"],
-                              "reward_id": fields["reward_id"]}, status=202, dumps=lambda o: orjson.dumps(o).decode())
+    return web.json_response(
+        {"message_id": message_id, "redemption_id": doc["event"]["id"], "reward_id": fields["reward_id"]},
+        status=202,
+        dumps=lambda o: orjson.dumps(o).decode(),
+    )
 
 
 async def tap_stream(request: web.Request) -> web.StreamResponse:

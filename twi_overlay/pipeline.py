@@ -44,16 +44,34 @@ def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
     bid = condition.get("broadcaster_user_id")
     metrics.EVENTSUB_REVOCATIONS.labels(reason).inc()
     if isinstance(sub.get("id"), str):
-        tx.execute(sql.subscriptions.upsert, {
-            "id": sub["id"], "broadcaster_id": bid, "type": str(sub.get("type") or ""),
-            "version": str(sub.get("version") or "1"), "status": reason,
-            "resubscribe": int(reason in RESUBSCRIBE_REASONS), "now": time.time()})
+        tx.execute(
+            sql.subscriptions.upsert,
+            {
+                "id": sub["id"],
+                "broadcaster_id": bid,
+                "type": str(sub.get("type") or ""),
+                "version": str(sub.get("version") or "1"),
+                "status": reason,
+                "resubscribe": int(reason in RESUBSCRIBE_REASONS),
+                "now": time.time(),
+            },
+        )
     if isinstance(bid, str) and repo.broadcaster_exists(tx, bid):
         if reason in RECONSENT_REASONS:
             repo.set_needs_reconsent(tx, bid, True)
-        tx.emit(admin_event(bid, "subscription.revoked", {
-            "id": sub.get("id"), "type": sub.get("type"), "reason": reason,
-            "resubscribe": reason in RESUBSCRIBE_REASONS, "needs_reconsent": reason in RECONSENT_REASONS}))
+        tx.emit(
+            admin_event(
+                bid,
+                "subscription.revoked",
+                {
+                    "id": sub.get("id"),
+                    "type": sub.get("type"),
+                    "reason": reason,
+                    "resubscribe": reason in RESUBSCRIBE_REASONS,
+                    "needs_reconsent": reason in RECONSENT_REASONS,
+                },
+            )
+        )
     return f"revoked: {reason}"
 
 
@@ -69,8 +87,14 @@ def process_row(tx: Tx, row: dict[str, Any]) -> str:
         elif not repo.broadcaster_exists(tx, norm.broadcaster_id):
             outcome = "ignored: unknown broadcaster"
         else:
-            result = execute(tx, norm.broadcaster_id, norm.command, norm.payload, source="twitch",
-                             idempotency_key=norm.idempotency_key)
+            result = execute(
+                tx,
+                norm.broadcaster_id,
+                norm.command,
+                norm.payload,
+                source="twitch",
+                idempotency_key=norm.idempotency_key,
+            )
             if isinstance(result, CommandError):
                 outcome = f"error: {result.code}"
             elif result.get("replayed"):
@@ -134,8 +158,15 @@ class Processor:
             await self.db.write(_mark_failed, row["id"], type(exc).__name__)
         self.processed += 1
         metrics.EVENTSUB_PROCESSED.labels(sub_type, outcome.split(":")[0]).inc()
-        self.tap.record("process", sub_type, row["broadcaster_id"], row["message_id"], ok=ok,
-                        ms=(time.perf_counter() - started) * 1000, outcome=outcome)
+        self.tap.record(
+            "process",
+            sub_type,
+            row["broadcaster_id"],
+            row["message_id"],
+            ok=ok,
+            ms=(time.perf_counter() - started) * 1000,
+            outcome=outcome,
+        )
 
     async def run(self) -> None:
         after = 0  # ids are committed in increasing order by the single writer: a cursor suffices
@@ -152,7 +183,7 @@ class Processor:
             i = 0
             while i < len(rows):
                 busy = self._busy()
-                chunk = rows[i:i + (CHUNK_BUSY if busy else CHUNK_IDLE)]
+                chunk = rows[i : i + (CHUNK_BUSY if busy else CHUNK_IDLE)]
                 i += len(chunk)
                 await self.db.wait_idle(YIELD_SECS)
                 started = time.monotonic()

@@ -20,8 +20,12 @@ from twi_overlay.hub import frame
 log = logging.getLogger(__name__)
 RETRY_MS = 2000
 STREAMS = web.AppKey("sse_streams", weakref.WeakSet)  # type: ignore[type-arg]
-SSE_HEADERS = {"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-               "X-Accel-Buffering": "no", "Connection": "keep-alive"}
+SSE_HEADERS = {
+    "Content-Type": "text/event-stream",
+    "Cache-Control": "no-cache",
+    "X-Accel-Buffering": "no",
+    "Connection": "keep-alive",
+}
 
 
 async def open_stream(request: web.Request) -> web.StreamResponse:
@@ -89,8 +93,15 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
             return response
         if not live:  # the ring moved past us while we sent the snapshot: the client resumes afresh
             return response
-        app[keys.TAP].record("sse", "connect", broadcaster_id, None, ok=True, aud=aud,
-                             replayed=len(replay) if replay is not None else None)
+        app[keys.TAP].record(
+            "sse",
+            "connect",
+            broadcaster_id,
+            None,
+            ok=True,
+            aud=aud,
+            replayed=len(replay) if replay is not None else None,
+        )
         await client.done
         return response
     finally:

@@ -25,8 +25,11 @@ def callback_url(twitch: Twitch) -> str:
 
 
 def desired(broadcaster_ids: list[str]) -> list[dict[str, Any]]:
-    return [{"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
-            for b in broadcaster_ids for t in HANDLED_TYPES]
+    return [
+        {"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
+        for b in broadcaster_ids
+        for t in HANDLED_TYPES
+    ]
 
 
 def _key(sub: dict[str, Any]) -> tuple[str, str, str]:
@@ -35,8 +38,12 @@ def _key(sub: dict[str, Any]) -> tuple[str, str, str]:
 
 def _connected(tx: Tx) -> list[str]:
     # A broadcaster who revoked us (needs_reconsent) gets no new subscriptions until they sign in again.
-    return [r[0] for r in tx.all("SELECT id FROM broadcasters WHERE access_token IS NOT NULL "
-                                 "AND needs_reconsent = 0 ORDER BY id")]
+    return [
+        r[0]
+        for r in tx.all(
+            "SELECT id FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0 ORDER BY id"
+        )
+    ]
 
 
 async def actual(twitch: Twitch) -> list[dict[str, Any]]:
@@ -69,16 +76,29 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
 
 
 def _record(tx: Tx, sub: dict[str, Any]) -> None:
-    tx.execute(sql.subscriptions.upsert, {
-        "id": sub["id"], "broadcaster_id": sub.get("condition", {}).get("broadcaster_user_id"),
-        "type": sub["type"], "version": str(sub.get("version", "1")), "status": sub.get("status", ""),
-        "resubscribe": 0, "now": time.time()})
+    tx.execute(
+        sql.subscriptions.upsert,
+        {
+            "id": sub["id"],
+            "broadcaster_id": sub.get("condition", {}).get("broadcaster_user_id"),
+            "type": sub["type"],
+            "version": str(sub.get("version", "1")),
+            "status": sub.get("status", ""),
+            "resubscribe": 0,
+            "now": time.time(),
+        },
+    )
 
 
 async def reconcile(db: Database, twitch: Twitch, apply: bool = True) -> dict[str, Any]:
     found = await diff(db, twitch)
-    result = {"missing": [_key(m) for m in found["missing"]], "stale": [s["id"] for s in found["stale"]],
-              "created": 0, "deleted": 0, "applied": apply}
+    result = {
+        "missing": [_key(m) for m in found["missing"]],
+        "stale": [s["id"] for s in found["stale"]],
+        "created": 0,
+        "deleted": 0,
+        "applied": apply,
+    }
     if not apply:
         return result
     for sub in found["stale"]:
@@ -86,8 +106,14 @@ async def reconcile(db: Database, twitch: Twitch, apply: bool = True) -> dict[st
         if status in (204, 404):
             result["deleted"] += 1
     for want in found["missing"]:
-        body = {**want, "transport": {"method": "webhook", "callback": callback_url(twitch),
-                                      "secret": twitch.settings.webhook_secret}}
+        body = {
+            **want,
+            "transport": {
+                "method": "webhook",
+                "callback": callback_url(twitch),
+                "secret": twitch.settings.webhook_secret,
+            },
+        }
         status, answer = await twitch.app_helix("POST", "eventsub/subscriptions", json=body)
         if status == 202 and answer.get("data"):
             result["created"] += 1
@@ -100,7 +126,6 @@ async def reconcile(db: Database, twitch: Twitch, apply: bool = True) -> dict[st
         if sub not in found["stale"]:
             await db.write(_record, sub)
     return result
-
 
 
 def summary(result: dict[str, Any]) -> str:
@@ -119,8 +144,9 @@ async def subscriptions_loop(app: Any) -> None:
     last = 0.0
     backoff = 5.0
     while True:
-        pending = await db.read(lambda tx: tx.value(
-            "SELECT count(*) FROM eventsub_subscriptions WHERE resubscribe = 1"))
+        pending = await db.read(
+            lambda tx: tx.value("SELECT count(*) FROM eventsub_subscriptions WHERE resubscribe = 1")
+        )
         now = time.time()
         if now - last >= SUBSCRIPTIONS_INTERVAL_SECS or (pending and now - last >= backoff):
             if now - last >= SUBSCRIPTIONS_INTERVAL_SECS:
@@ -128,8 +154,9 @@ async def subscriptions_loop(app: Any) -> None:
             last = now
             try:
                 result = await reconcile(db, twitch)
-                await db.write(lambda tx: tx.execute(
-                    "UPDATE eventsub_subscriptions SET resubscribe = 0 WHERE resubscribe = 1"))
+                await db.write(
+                    lambda tx: tx.execute("UPDATE eventsub_subscriptions SET resubscribe = 0 WHERE resubscribe = 1")
+                )
                 log.info("subscriptions reconciled", extra={"created": result["created"], "deleted": result["deleted"]})
                 backoff = 5.0
             except Exception:

@@ -29,14 +29,29 @@ class Tap:
         self.listeners: set[TapListener] = set()
         self.counts: dict[str, int] = {}
 
-    def record(self, stage: str, type_: str | None = None, broadcaster_id: str | None = None,
-               message_id: str | None = None, ok: bool = True, ms: float | None = None,
-               **extra: Any) -> None:
+    def record(
+        self,
+        stage: str,
+        type_: str | None = None,
+        broadcaster_id: str | None = None,
+        message_id: str | None = None,
+        ok: bool = True,
+        ms: float | None = None,
+        **extra: Any,
+    ) -> None:
         self.counts[stage] = self.counts.get(stage, 0) + 1
         if not self.listeners:
             return
-        item = {"ts": time.time(), "stage": stage, "type": type_, "broadcaster_id": broadcaster_id,
-                "message_id": message_id, "ok": ok, "ms": None if ms is None else round(ms, 3), **extra}
+        item = {
+            "ts": time.time(),
+            "stage": stage,
+            "type": type_,
+            "broadcaster_id": broadcaster_id,
+            "message_id": message_id,
+            "ok": ok,
+            "ms": None if ms is None else round(ms, 3),
+            **extra,
+        }
         data = b"event: tap\ndata: " + orjson.dumps(item) + b"\n\n"
         for listener in tuple(self.listeners):
             if len(listener.pending) >= self.buffer:

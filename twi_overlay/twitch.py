@@ -42,21 +42,40 @@ class Tokens:
 
 
 def authorize_url(settings: Settings, state: str) -> str:
-    query = urlencode({"response_type": "code", "client_id": settings.twitch_client_id,
-                       "redirect_uri": settings.oauth_redirect_uri, "scope": " ".join(SCOPES), "state": state})
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.twitch_client_id,
+            "redirect_uri": settings.oauth_redirect_uri,
+            "scope": " ".join(SCOPES),
+            "state": state,
+        }
+    )
     return f"{settings.twitch_auth_base}/authorize?{query}"
 
 
 def _tokens(data: dict[str, Any]) -> Tokens:
     scope = data.get("scope") or []
-    return Tokens(data["access_token"], data.get("refresh_token", ""),
-                  time.time() + float(data.get("expires_in") or 0), tuple(scope))
+    return Tokens(
+        data["access_token"],
+        data.get("refresh_token", ""),
+        time.time() + float(data.get("expires_in") or 0),
+        tuple(scope),
+    )
 
 
 def store_tokens(tx: Tx, broadcaster_id: str, tokens: Tokens) -> None:
-    tx.execute(sql.tokens.store, {"id": broadcaster_id, "access_token": tokens.access_token,
-                                  "refresh_token": tokens.refresh_token, "expires_at": tokens.expires_at,
-                                  "scopes": " ".join(tokens.scopes), "now": time.time()})
+    tx.execute(
+        sql.tokens.store,
+        {
+            "id": broadcaster_id,
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_at": tokens.expires_at,
+            "scopes": " ".join(tokens.scopes),
+            "now": time.time(),
+        },
+    )
 
 
 class Twitch:
@@ -76,8 +95,11 @@ class Twitch:
 
     # -- OAuth ------------------------------------------------------------------------------------
     async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
-        form = {"client_id": self.settings.twitch_client_id, "client_secret": self.settings.twitch_client_secret,
-                **form}
+        form = {
+            "client_id": self.settings.twitch_client_id,
+            "client_secret": self.settings.twitch_client_secret,
+            **form,
+        }
         async with self.session.post(f"{self.settings.twitch_auth_base}/token", data=form) as r:
             metrics.HELIX_REQUESTS.labels("oauth2/token", str(r.status)).inc()
             body = await r.json(content_type=None)
@@ -86,8 +108,11 @@ class Twitch:
             return body  # type: ignore[no-any-return]
 
     async def exchange_code(self, code: str) -> Tokens:
-        return _tokens(await self._token_request({"code": code, "grant_type": "authorization_code",
-                                                  "redirect_uri": self.settings.oauth_redirect_uri}))
+        return _tokens(
+            await self._token_request(
+                {"code": code, "grant_type": "authorization_code", "redirect_uri": self.settings.oauth_redirect_uri}
+            )
+        )
 
     async def refresh(self, broadcaster_id: str) -> str:
         row = await self.db.read(lambda tx: tx.one(sql.tokens.get, {"id": broadcaster_id}))
@@ -95,8 +120,9 @@ class Twitch:
             await self.db.write(repo.set_needs_reconsent, broadcaster_id, True)
             raise ReconsentNeeded(401, "no refresh token")
         try:
-            tokens = _tokens(await self._token_request({"grant_type": "refresh_token",
-                                                        "refresh_token": row["refresh_token"]}))
+            tokens = _tokens(
+                await self._token_request({"grant_type": "refresh_token", "refresh_token": row["refresh_token"]})
+            )
         except TwitchError as exc:
             if exc.status in (400, 401):
                 await self.db.write(repo.set_needs_reconsent, broadcaster_id, True)
@@ -106,8 +132,9 @@ class Twitch:
         return tokens.access_token
 
     async def validate(self, access_token: str) -> dict[str, Any] | None:
-        async with self.session.get(f"{self.settings.twitch_auth_base}/validate",
-                                    headers={"Authorization": f"OAuth {access_token}"}) as r:
+        async with self.session.get(
+            f"{self.settings.twitch_auth_base}/validate", headers={"Authorization": f"OAuth {access_token}"}
+        ) as r:
             metrics.HELIX_REQUESTS.labels("oauth2/validate", str(r.status)).inc()
             if r.status == 401:
                 metrics.OAUTH_VALIDATE_FAILURES.inc()
@@ -132,8 +159,14 @@ class Twitch:
     async def validate_all(self) -> None:
         """/oauth2/validate for every connected broadcaster (start-up and hourly): 401 → refresh;
         a refused refresh flags needs_reconsent (the admin page then shows the re-consent link)."""
-        rows = await self.db.read(lambda tx: [dict(r) for r in tx.all(
-            "SELECT id, access_token FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0")])
+        rows = await self.db.read(
+            lambda tx: [
+                dict(r)
+                for r in tx.all(
+                    "SELECT id, access_token FROM broadcasters WHERE access_token IS NOT NULL AND needs_reconsent = 0"
+                )
+            ]
+        )
         for row in rows:
             try:
                 ok = await self.validate(row["access_token"]) is not None
@@ -148,11 +181,13 @@ class Twitch:
             self.validity[row["id"]] = (ok, time.time())
 
     # -- Helix --------------------------------------------------------------------------------------
-    async def helix(self, method: str, path: str, token: str, *, params: Any = None,
-                    json: Any = None) -> tuple[int, dict[str, Any]]:
+    async def helix(
+        self, method: str, path: str, token: str, *, params: Any = None, json: Any = None
+    ) -> tuple[int, dict[str, Any]]:
         headers = {"Authorization": f"Bearer {token}", "Client-Id": self.settings.twitch_client_id}
-        async with self.session.request(method, f"{self.settings.twitch_api_base}/{path}", headers=headers,
-                                        params=params, json=json) as r:
+        async with self.session.request(
+            method, f"{self.settings.twitch_api_base}/{path}", headers=headers, params=params, json=json
+        ) as r:
             metrics.HELIX_REQUESTS.labels(path, str(r.status)).inc()
             body = await r.json(content_type=None) if r.content_length != 0 else {}
             body = body if isinstance(body, dict) else {}
@@ -177,9 +212,13 @@ class Twitch:
         return body["data"][0]  # type: ignore[no-any-return]
 
     async def create_reward(self, broadcaster_id: str, title: str, cost: int) -> dict[str, Any]:
-        status, body = await self.user_helix(broadcaster_id, "POST", "channel_points/custom_rewards",
-                                             params={"broadcaster_id": broadcaster_id},
-                                             json={"title": title, "cost": cost})
+        status, body = await self.user_helix(
+            broadcaster_id,
+            "POST",
+            "channel_points/custom_rewards",
+            params={"broadcaster_id": broadcaster_id},
+            json={"title": title, "cost": cost},
+        )
         if status != 200 or not body.get("data"):
             raise TwitchError(status, str(body.get("message") or "Twitch refused to create the reward"))
         return body["data"][0]  # type: ignore[no-any-return]

@@ -76,8 +76,9 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
     timestamp = headers.get(H_TS, "")
     signature = headers.get(H_SIG, "")
     message_type = headers.get(H_TYPE, "")
-    missing = [h for h, v in ((H_ID, message_id), (H_TS, timestamp), (H_SIG, signature), (H_TYPE, message_type))
-               if not v]
+    missing = [
+        h for h, v in ((H_ID, message_id), (H_TS, timestamp), (H_SIG, signature), (H_TYPE, message_type)) if not v
+    ]
     if missing:
         return _refuse(400, "missing_headers", "missing " + ", ".join(missing))
     if not signature_ok(settings.webhook_secret, message_id, timestamp, body, signature):
@@ -117,9 +118,17 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
         return _refuse(400, "malformed_body", "notification without an event object")
 
     broadcaster_id = broadcaster_of(doc)
-    stored = await app[keys.DB].insert_unique(STORE_DELIVERY, {
-        "message_id": message_id, "message_type": message_type, "subscription_type": sub_type or "",
-        "broadcaster_id": broadcaster_id, "payload": body, "received_at": time.time()})
+    stored = await app[keys.DB].insert_unique(
+        STORE_DELIVERY,
+        {
+            "message_id": message_id,
+            "message_type": message_type,
+            "subscription_type": sub_type or "",
+            "broadcaster_id": broadcaster_id,
+            "payload": body,
+            "received_at": time.time(),
+        },
+    )
     ms = (time.perf_counter() - started) * 1000
     if not stored:
         metrics.EVENTSUB_DUPLICATE.inc()

@@ -27,9 +27,20 @@ from twi_overlay.domain.settings import (
     public_settings,
 )
 
-ADMIN_COMMANDS = frozenset({
-    "queue.enqueue", "queue.complete", "queue.cancel", "queue.pick", "queue.move", "queue.clear",
-    "counter.increment", "counter.set", "counter.reset", "settings.update"})
+ADMIN_COMMANDS = frozenset(
+    {
+        "queue.enqueue",
+        "queue.complete",
+        "queue.cancel",
+        "queue.pick",
+        "queue.move",
+        "queue.clear",
+        "counter.increment",
+        "counter.set",
+        "counter.reset",
+        "settings.update",
+    }
+)
 MAX_NAME = 64
 MAX_NOTE = 500
 
@@ -128,26 +139,32 @@ def _wants_helix(ctx: Ctx, reward_id: str | None, redemption_id: str | None) -> 
     return reward is None or reward["managed"] is not False
 
 
-def _record_helix(ctx: Ctx, entry: dict[str, Any] | None, reward_id: str | None, redemption_id: str | None,
-                  action: str) -> str | None:
+def _record_helix(
+    ctx: Ctx, entry: dict[str, Any] | None, reward_id: str | None, redemption_id: str | None, action: str
+) -> str | None:
     if not _wants_helix(ctx, reward_id, redemption_id):
         return None
     assert reward_id is not None and redemption_id is not None
-    repo.enqueue_helix_job(ctx.tx, ctx.broadcaster_id, entry["id"] if entry else None, reward_id,
-                           redemption_id, action)
+    repo.enqueue_helix_job(ctx.tx, ctx.broadcaster_id, entry["id"] if entry else None, reward_id, redemption_id, action)
     return "pending"
 
 
 # -- handlers ---------------------------------------------------------------------------------------
 def queue_enqueue(ctx: Ctx, payload: dict[str, Any]) -> Result:
     if ctx.source == "admin":
-        fields: dict[str, Any] = {"user_name": _str(payload, "user_name", MAX_NAME),
-                                  "user_input": _str(payload, "note", MAX_NOTE, required=False)}
+        fields: dict[str, Any] = {
+            "user_name": _str(payload, "user_name", MAX_NAME),
+            "user_input": _str(payload, "note", MAX_NOTE, required=False),
+        }
     else:
-        fields = {"user_id": payload.get("user_id"), "user_login": payload.get("user_login"),
-                  "user_name": str(payload.get("user_name") or "?")[:MAX_NAME],
-                  "user_input": str(payload.get("note") or "")[:MAX_NOTE],
-                  "reward_id": payload.get("reward_id"), "redemption_id": payload.get("redemption_id")}
+        fields = {
+            "user_id": payload.get("user_id"),
+            "user_login": payload.get("user_login"),
+            "user_name": str(payload.get("user_name") or "?")[:MAX_NAME],
+            "user_input": str(payload.get("note") or "")[:MAX_NOTE],
+            "reward_id": payload.get("reward_id"),
+            "redemption_id": payload.get("redemption_id"),
+        }
     fields["source"] = ctx.source
     _, doc = ctx.settings
     rules = doc["queue"]
@@ -257,24 +274,37 @@ def settings_update(ctx: Ctx, payload: dict[str, Any]) -> Result:
         raise CommandError(400, "invalid_payload", "payload.settings is required")
     current_version, doc = ctx.settings
     if version != current_version:
-        raise CommandError(409, "version_conflict",
-                           f"settings are at version {current_version}, not {version}; reload and retry")
+        raise CommandError(
+            409, "version_conflict", f"settings are at version {current_version}, not {version}; reload and retry"
+        )
     merged = merge_settings(doc, payload["settings"])
     if not repo.update_settings(ctx.tx, ctx.broadcaster_id, version, merged):
         raise CommandError(409, "version_conflict", "settings changed meanwhile; reload and retry")
     new_version = version + 1
     full = full_settings(new_version, merged)
-    ctx.emit(Event(ctx.broadcaster_id, "settings.updated", {"settings": full},
-                   {"settings": public_settings(new_version, merged)}))
+    ctx.emit(
+        Event(
+            ctx.broadcaster_id,
+            "settings.updated",
+            {"settings": full},
+            {"settings": public_settings(new_version, merged)},
+        )
+    )
     return Result(data={"settings": full})
 
 
 def redemption_add(ctx: Ctx, payload: dict[str, Any]) -> Result:
     """From Twitch (webhook, start-up reconcile) or the dev mock: the policy decides."""
     if payload.get("reward_id") and repo.reward(ctx.tx, ctx.broadcaster_id, payload["reward_id"]) is None:
-        repo.upsert_reward(ctx.tx, ctx.broadcaster_id, {"id": payload["reward_id"],
-                                                         "title": payload.get("reward_title") or "",
-                                                         "cost": payload.get("reward_cost") or 0})
+        repo.upsert_reward(
+            ctx.tx,
+            ctx.broadcaster_id,
+            {
+                "id": payload["reward_id"],
+                "title": payload.get("reward_title") or "",
+                "cost": payload.get("reward_cost") or 0,
+            },
+        )
     _, doc = ctx.settings
     command = decide(doc, payload)
     if command is None:
@@ -289,8 +319,11 @@ def redemption_update(ctx: Ctx, payload: dict[str, Any]) -> Result:
     found = repo.entry_by_redemption(ctx.tx, ctx.broadcaster_id, rid) if rid else None
     if found is None or found["position"] is None or status not in ("fulfilled", "canceled"):
         return Result("ok", "ignored: no matching entry in the queue")
-    new_status, helix, event_type = (("completed", "fulfilled", "queue.completed") if status == "fulfilled"
-                                     else ("canceled", "refunded", "queue.canceled"))
+    new_status, helix, event_type = (
+        ("completed", "fulfilled", "queue.completed")
+        if status == "fulfilled"
+        else ("canceled", "refunded", "queue.canceled")
+    )
     entry = repo.finish_entry(ctx.tx, ctx.broadcaster_id, found["id"], new_status, helix, iso_now())
     assert entry is not None
     ctx.emit(queue_event(ctx.broadcaster_id, event_type, {"entry": entry}))
@@ -302,6 +335,7 @@ def stream_status(live: bool) -> Callable[[Ctx, dict[str, Any]], Result]:
         repo.set_live(ctx.tx, ctx.broadcaster_id, live)
         ctx.emit(public_event(ctx.broadcaster_id, "stream.status", {"live": live}))
         return Result()
+
     return handler
 
 
@@ -334,8 +368,9 @@ def _wire(events: list[Event]) -> list[dict[str, Any]]:
     return [{"type": e.type, "data": e.data} for e in events]
 
 
-def execute(tx: Tx, broadcaster_id: str, type_: str, payload: Any, source: str = "admin",
-            idempotency_key: str | None = None) -> dict[str, Any] | CommandError:
+def execute(
+    tx: Tx, broadcaster_id: str, type_: str, payload: Any, source: str = "admin", idempotency_key: str | None = None
+) -> dict[str, Any] | CommandError:
     """Run one command in the caller's write transaction.
 
     Returns the answer `{result, reason?, data?, events}`, or the CommandError that refused it. A refusal
@@ -359,8 +394,9 @@ def execute(tx: Tx, broadcaster_id: str, type_: str, payload: Any, source: str =
         tx.execute("ROLLBACK TO command")
         tx.execute("RELEASE command")
         reason = f"{exc.status} {exc.code}: {exc.message}"
-        log_id = repo.log_command(tx, broadcaster_id, type_, source, payload, "error", reason,
-                                  idempotency_key, None, ts)
+        log_id = repo.log_command(
+            tx, broadcaster_id, type_, source, payload, "error", reason, idempotency_key, None, ts
+        )
         _emit_log(tx, broadcaster_id, log_id, type_, source, "error", reason, ts)
         metrics.POLICY_COMMANDS.labels(type_ if handler else "unknown", "error").inc()
         return exc
@@ -371,8 +407,9 @@ def execute(tx: Tx, broadcaster_id: str, type_: str, payload: Any, source: str =
     if outcome.data:
         response["data"] = outcome.data
     response["events"] = _wire(ctx.events)
-    log_id = repo.log_command(tx, broadcaster_id, type_, source, payload, outcome.result, outcome.reason,
-                              idempotency_key, response, ts)
+    log_id = repo.log_command(
+        tx, broadcaster_id, type_, source, payload, outcome.result, outcome.reason, idempotency_key, response, ts
+    )
     for event in ctx.events:
         tx.emit(event)
     _emit_log(tx, broadcaster_id, log_id, type_, source, outcome.result, outcome.reason, ts)
@@ -380,10 +417,16 @@ def execute(tx: Tx, broadcaster_id: str, type_: str, payload: Any, source: str =
     return response
 
 
-def _emit_log(tx: Tx, broadcaster_id: str, log_id: int, type_: str, source: str, result: str,
-              reason: str | None, ts: float) -> None:
-    tx.emit(admin_event(broadcaster_id, "command.logged", {
-        "id": log_id, "ts": ts, "type": type_, "source": source, "result": result, "reason": reason}))
+def _emit_log(
+    tx: Tx, broadcaster_id: str, log_id: int, type_: str, source: str, result: str, reason: str | None, ts: float
+) -> None:
+    tx.emit(
+        admin_event(
+            broadcaster_id,
+            "command.logged",
+            {"id": log_id, "ts": ts, "type": type_, "source": source, "result": result, "reason": reason},
+        )
+    )
 
 
 def _split_error(reason: str | None) -> tuple[int, str, str]:
@@ -397,14 +440,12 @@ def _split_error(reason: str | None) -> tuple[int, str, str]:
 
 def snapshot(tx: Tx, broadcaster_id: str, audience: str = "admin") -> dict[str, Any]:
     """The state.replace payload / GET /api/state (SPEC §5)."""
-    b = repo.broadcaster(tx, broadcaster_id) or {"id": broadcaster_id, "login": "", "display_name": "",
-                                                  "live": False}
+    b = repo.broadcaster(tx, broadcaster_id) or {"id": broadcaster_id, "login": "", "display_name": "", "live": False}
     found = repo.settings(tx, broadcaster_id)
     version, doc = found if found is not None else (1, default_settings())
     entries = repo.queue(tx, broadcaster_id)
     state: dict[str, Any] = {
-        "broadcaster": {"id": b["id"], "login": b["login"], "display_name": b["display_name"],
-                        "live": b["live"]},
+        "broadcaster": {"id": b["id"], "login": b["login"], "display_name": b["display_name"], "live": b["live"]},
         "queue": entries,
         "counters": repo.counters(tx, broadcaster_id),
         "settings": full_settings(version, doc),

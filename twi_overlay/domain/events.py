@@ -12,7 +12,7 @@ OVERLAY_ENTRY_FIELDS = ("id", "position", "status", "user_name", "user_input", "
 class Event:
     broadcaster_id: str
     type: str
-    data: dict[str, Any]                  # admin view: everything
+    data: dict[str, Any]  # admin view: everything
     overlay: dict[str, Any] | None = None  # public view; None = admin only
 
 

@@ -14,8 +14,11 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True},
 }
 COUNTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
-_INT_RANGES = {("queue", "max_length"): (1, 1000), ("queue", "per_user_limit"): (1, 100),
-               ("overlay", "max_visible"): (1, 50)}
+_INT_RANGES = {
+    ("queue", "max_length"): (1, 1000),
+    ("queue", "per_user_limit"): (1, 100),
+    ("overlay", "max_visible"): (1, 50),
+}
 _BOOLS = {("queue", "open"), ("overlay", "show_counters"), ("overlay", "animations")}
 _CHOICES = {("overlay", "theme"): ("dark", "light")}
 
@@ -51,8 +54,7 @@ def merge_settings(current: dict[str, Any], patch: Any) -> dict[str, Any]:
                 if binding is None:
                     merged["rewards"].pop(reward_id, None)
                 elif not valid_binding(binding):
-                    raise invalid(f"settings.rewards.{reward_id}",
-                                  'must be "queue", "counter:<name>" or "ignore"')
+                    raise invalid(f"settings.rewards.{reward_id}", 'must be "queue", "counter:<name>" or "ignore"')
                 else:
                     merged["rewards"][reward_id] = binding
             continue
