@@ -21,9 +21,14 @@ async def after_sign_in() -> None:
     await asyncio.gather(*oauth._RECONCILES)
 
 
-async def setup_queue(client: Any, fake: Any, reward_id: str) -> dict[str, str]:
+async def setup_queue(client: Any, fake: Any, reward_id: str | None = None, **reward: str) -> dict[str, str]:
+    """Sign in, then bind a reward to the queue: `reward_id`, or one created now in the fake with
+    `**reward` (after the sign-in's reward sync, so whether it is ours is not known yet)."""
     session = await sign_in(client)
     await after_sign_in()
+    created = reward_id is None
+    if reward_id is None:
+        reward_id = fake.add_reward(**reward)
     h = {"X-CSRF-Token": session["csrf_token"]}
     state = await (await client.get("/api/state")).json()
     r = await client.post(
@@ -38,6 +43,8 @@ async def setup_queue(client: Any, fake: Any, reward_id: str) -> dict[str, str]:
         },
     )
     assert r.status == 200
+    if created:
+        h["X-Created-Reward"] = reward_id  # popped by the caller before the headers are used
     return h
 
 
@@ -88,23 +95,8 @@ async def test_complete_and_cancel_send_the_right_patch(app_client: Any, twitch:
 
 async def test_403_marks_the_reward_unmanaged_and_never_retries(app_client: Any, twitch: Any) -> None:
     fake, _ = twitch
-    # Created after the sign-in's reward sync, so we do not know yet that it is not ours.
-    session = await sign_in(app_client)
-    await after_sign_in()
-    foreign = fake.add_reward("Made in the dashboard", client_id="someone-elses-client-id-000000")
-    h = {"X-CSRF-Token": session["csrf_token"]}
-    state = await (await app_client.get("/api/state")).json()
-    await app_client.post(
-        "/api/commands",
-        headers=h,
-        json={
-            "type": "settings.update",
-            "payload": {
-                "version": state["settings"]["version"],
-                "settings": {"rewards": {foreign: "queue"}, "queue": {"per_user_limit": 50}},
-            },
-        },
-    )
+    h = await setup_queue(app_client, fake, title="Made in the dashboard", client_id="someone-elses-client-id-000000")
+    foreign = h.pop("X-Created-Reward")
     ids = await redeem(app_client, fake, foreign, 3)
     queue = await entries(app_client)
     await app_client.post(
