@@ -16,5 +16,3 @@ UPDATE broadcasters SET live = :live, updated_at = :now WHERE id = :id;
 -- name: set_needs_reconsent
 UPDATE broadcasters SET needs_reconsent = :flag, updated_at = :now WHERE id = :id;
 
--- name: all_ids
-SELECT id FROM broadcasters ORDER BY id;

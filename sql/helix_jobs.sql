@@ -27,6 +27,3 @@ WHERE id = :id;
 
 -- name: pending_for_reward
 SELECT * FROM helix_jobs WHERE broadcaster_id = :broadcaster_id AND reward_id = :reward_id AND state = 'pending';
-
--- name: next_due_at
-SELECT min(next_attempt_at) FROM helix_jobs WHERE state = 'pending';

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import weakref
 
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
@@ -22,7 +21,7 @@ from twi_overlay.middlewares import edge_middleware
 from twi_overlay.migrate import migrate
 from twi_overlay.pipeline import Processor
 from twi_overlay.ratelimit import RateLimiter
-from twi_overlay.sse import STREAMS, admin_sse, close_streams, heartbeat_ctx, overlay_sse
+from twi_overlay.sse import admin_sse, close_streams, heartbeat_ctx, overlay_sse
 from twi_overlay.subscriptions import subscriptions_loop
 from twi_overlay.tap import Tap
 from twi_overlay.twitch import Twitch
@@ -90,7 +89,6 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.DEBUG_LIMITER] = RateLimiter(rate_per_sec=20, burst=40)
     app[keys.STARTED_AT] = time.time()
     app[CLOCK] = ClockSkew()
-    app[STREAMS] = weakref.WeakSet()
     app.cleanup_ctx.extend([db_ctx, twitch_ctx, processor_ctx, ttl_ctx, heartbeat_ctx])
     app.on_shutdown.append(close_streams)
 

@@ -92,7 +92,6 @@ class _Job:
     fn: Callable[..., Any]
     args: tuple[Any, ...]
     future: asyncio.Future[Any]
-    savepoint: bool = True
     bulk: UniqueInsert | None = None
     tx: Tx | None = None
     ok: bool = False
@@ -168,22 +167,12 @@ class Database:
         self._idle.clear()
         return await future
 
-    async def write_statement(self, query: str, params: Any = ()) -> int:
-        """One statement as its own job, returning its rowcount. A single statement is atomic in SQLite
-        (a failing one is undone alone), so it needs no SAVEPOINT: the cheapest durable write we have."""
-        if self._closed:
-            raise DatabaseClosed("database is closed")
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(_statement, (query, params), future, savepoint=False))
-        self._idle.clear()
-        return await future
-
     async def insert_unique(self, spec: UniqueInsert, row: dict[str, Any]) -> bool:
         """Insert `row` unless its key exists; True when inserted. Returns after COMMIT."""
         if self._closed:
             raise DatabaseClosed("database is closed")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Job(_statement, (row,), future, savepoint=False, bulk=spec))
+        self._queue.put_nowait(_Job(_bulk_row, (row,), future, bulk=spec))
         self._idle.clear()
         return await future
 
@@ -231,13 +220,6 @@ class Database:
             for job in jobs:
                 job.tx = Tx(conn)
                 if job.bulk is not None:
-                    continue
-                if not job.savepoint:
-                    try:
-                        job.result = job.fn(job.tx, *job.args)
-                        job.ok = True
-                    except sqlite3.Error as exc:
-                        job.error = exc
                     continue
                 conn.execute("SAVEPOINT job")
                 try:
@@ -343,8 +325,8 @@ class Database:
         return await _in_thread(self._writer, run, self._writer._conn)  # noqa: SLF001
 
 
-def _statement(tx: Tx, query: str, params: Any) -> int:
-    return tx.execute(query, params).rowcount
+def _bulk_row(tx: Tx, row: dict[str, Any]) -> None:
+    raise AssertionError("bulk rows are inserted by Database._run_unique_inserts")
 
 
 def now() -> float:

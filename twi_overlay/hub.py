@@ -136,8 +136,6 @@ class Hub:
                 out.append((seq, data))
         return out
 
-    replay = frames_after
-
     async def _fanout(self, stream: _Stream) -> None:
         while stream.clients and not self._closed:
             await stream.wake.wait()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import weakref
 from typing import Any
 
 from aiohttp import web
@@ -19,7 +18,6 @@ from twi_overlay.hub import frame
 
 log = logging.getLogger(__name__)
 RETRY_MS = 2000
-STREAMS = web.AppKey("sse_streams", weakref.WeakSet)  # type: ignore[type-arg]
 SSE_HEADERS = {
     "Content-Type": "text/event-stream",
     "Cache-Control": "no-cache",
@@ -31,7 +29,6 @@ SSE_HEADERS = {
 async def open_stream(request: web.Request) -> web.StreamResponse:
     response = web.StreamResponse(status=200, headers=SSE_HEADERS)
     await response.prepare(request)
-    request.app[STREAMS].add(response)
     return response
 
 
