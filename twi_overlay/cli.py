@@ -50,7 +50,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
         print(f"  overlay page: {base}/overlay/?key=<overlay key from the admin page>", flush=True)
-        print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz   metrics: {base}/metrics", flush=True)
+        print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz", flush=True)
+        print(f"  metrics:      http://{host}:{port}/metrics (scrape locally; nginx keeps it internal)", flush=True)
 
     web.run_app(
         app,
