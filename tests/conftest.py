@@ -93,3 +93,15 @@ async def app_client(
         "APP_BASE_URL": f"http://127.0.0.1:{port}",
     }
     return await aiohttp_client(TestServer(create_app(load_settings(env)), port=port))
+
+
+async def update_settings(client: Any, headers: dict[str, str], **sections: Any) -> dict[str, Any]:
+    """settings.update at the current version (read first), as the admin page does; asserts 200."""
+    state = await (await client.get("/api/state", headers=headers)).json()
+    r = await client.post(
+        "/api/commands",
+        headers=headers,
+        json={"type": "settings.update", "payload": {"version": state["settings"]["version"], "settings": sections}},
+    )
+    assert r.status == 200, await r.text()
+    return await r.json()

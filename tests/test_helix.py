@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from tests.conftest import update_settings
 from tests.helpers import delivery, redemption_body
 from tests.test_twitch import sign_in
 from twi_overlay import keys
@@ -30,19 +31,7 @@ async def setup_queue(client: Any, fake: Any, reward_id: str | None = None, **re
     if reward_id is None:
         reward_id = fake.add_reward(**reward)
     h = {"X-CSRF-Token": session["csrf_token"]}
-    state = await (await client.get("/api/state")).json()
-    r = await client.post(
-        "/api/commands",
-        headers=h,
-        json={
-            "type": "settings.update",
-            "payload": {
-                "version": state["settings"]["version"],
-                "settings": {"rewards": {reward_id: "queue"}, "queue": {"per_user_limit": 50}},
-            },
-        },
-    )
-    assert r.status == 200
+    await update_settings(client, h, rewards={reward_id: "queue"}, queue={"per_user_limit": 50})
     if created:
         h["X-Created-Reward"] = reward_id  # popped by the caller before the headers are used
     return h
@@ -159,15 +148,7 @@ async def test_rejected_redemption_is_refunded(app_client: Any, twitch: Any) -> 
     fake, _ = twitch
     reward = fake.add_reward("Join")
     h = await setup_queue(app_client, fake, reward)
-    state = await (await app_client.get("/api/state")).json()
-    await app_client.post(
-        "/api/commands",
-        headers=h,
-        json={
-            "type": "settings.update",
-            "payload": {"version": state["settings"]["version"], "settings": {"queue": {"open": False}}},
-        },
-    )
+    await update_settings(app_client, h, queue={"open": False})
     [rid] = await redeem(app_client, fake, reward)
     await app_client.app[keys.HELIX].drain()
     assert fake.redemptions[rid]["status"] == "CANCELED"
@@ -207,15 +188,7 @@ async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(ap
     h = {"X-CSRF-Token": session["csrf_token"]}
     r = await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
     reward = (await r.json())["id"]
-    state = await (await app_client.get("/api/state")).json()
-    await app_client.post(
-        "/api/commands",
-        headers=h,
-        json={
-            "type": "settings.update",
-            "payload": {"version": state["settings"]["version"], "settings": {"queue": {"per_user_limit": 50}}},
-        },
-    )
+    await update_settings(app_client, h, queue={"per_user_limit": 50})
     [seen] = await redeem(app_client, fake, reward)  # one arrived by webhook before the outage
     for i in range(7):  # made while we were down: more than one page of 5 in the fake
         fake.add_redemption(reward, user_name=f"offline{i}", user_input=f"#{i}")
@@ -242,16 +215,7 @@ async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client:
     worker = app_client.app[keys.HELIX]
 
     async def settings(**queue: Any) -> None:
-        state = await (await app_client.get("/api/state")).json()
-        r = await app_client.post(
-            "/api/commands",
-            headers=h,
-            json={
-                "type": "settings.update",
-                "payload": {"version": state["settings"]["version"], "settings": {"queue": queue}},
-            },
-        )
-        assert r.status == 200
+        await update_settings(app_client, h, queue=queue)
         await worker.run_once()
 
     await settings(open=False)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.conftest import admin_headers
+from tests.conftest import admin_headers, update_settings
 from tests.helpers import BROADCASTER, SECRET, delivery, redemption_body, rfc3339_nano
 from twi_overlay import keys, metrics
 from twi_overlay.eventsub import (
@@ -46,16 +46,7 @@ async def raw_count(client: Any) -> int:
 
 
 async def bind(client: Any, reward_id: str = "reward-queue", binding: str = "queue") -> None:
-    state = await (await client.get("/api/state", headers=admin_headers())).json()
-    r = await client.post(
-        "/api/commands",
-        headers=admin_headers(),
-        json={
-            "type": "settings.update",
-            "payload": {"version": state["settings"]["version"], "settings": {"rewards": {reward_id: binding}}},
-        },
-    )
-    assert r.status == 200, await r.text()
+    await update_settings(client, admin_headers(), rewards={reward_id: binding})
 
 
 async def state(client: Any) -> dict[str, Any]:
