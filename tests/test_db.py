@@ -135,3 +135,103 @@ def _params(text: str) -> set[str]:
     import re
 
     return set(re.findall(r"(?<!:):([A-Za-z_]\w*)", text))
+
+
+def _delivery_row(key: str, body: str = '{"n": 1}') -> list[Any]:
+    return [key, "notification", "stream.online", "1337", body, 1700000000.123456]
+
+
+async def test_bulk_rows_share_one_statement_and_each_key_is_stored_once(db: Database) -> None:
+    from twi_overlay.webhook import STORE_DELIVERY
+
+    await db.insert_unique(STORE_DELIVERY, _delivery_row("old"))
+    body = '{"text": "ｷﾀ━(ﾟ∀ﾟ)━! \\"quoted\\" \\u0000 \\\\ end"}'
+    calls = [
+        db.insert_unique(STORE_DELIVERY, _delivery_row("a", body)),
+        db.insert_unique(STORE_DELIVERY, _delivery_row("old")),  # stored by an earlier batch
+        db.insert_unique(STORE_DELIVERY, _delivery_row("b")),
+        db.insert_unique(STORE_DELIVERY, _delivery_row("a")),  # twice in this batch
+        db.write(lambda tx: tx.value("SELECT 7")),  # an ordinary job in the same batch
+        db.insert_unique(STORE_DELIVERY, _delivery_row("c")),
+    ]
+    batches = db.batches
+    assert await asyncio.gather(*calls) == [True, False, True, False, 7, True]
+    assert db.batches == batches + 1
+    rows = await db.read(
+        lambda tx: [tuple(r) for r in tx.all("SELECT message_id, typeof(payload), payload, received_at FROM event_raw")]
+    )
+    assert [r[0] for r in rows] == ["old", "a", "b", "c"]
+    assert {r[1] for r in rows} == {"blob"}
+    assert rows[1][2] == body.encode() and rows[1][3] == 1700000000.123456
+
+
+async def test_bulk_rows_all_stored_already(db: Database) -> None:
+    from twi_overlay.webhook import STORE_DELIVERY
+
+    assert await asyncio.gather(*(db.insert_unique(STORE_DELIVERY, _delivery_row(k)) for k in "xyz")) == [True] * 3
+    assert await asyncio.gather(*(db.insert_unique(STORE_DELIVERY, _delivery_row(k)) for k in "zyx")) == [False] * 3
+    assert await db.read(lambda tx: tx.value("SELECT count(*) FROM event_raw")) == 3
+
+
+def _wal_bytes(db: Database) -> int:
+    wal = Path(db.path + "-wal")
+    return wal.stat().st_size if wal.exists() else 0
+
+
+async def _fill_wal(db: Database, n: int) -> None:
+    from twi_overlay.webhook import STORE_DELIVERY
+
+    body = '{"pad": "' + "x" * 3000 + '"}'
+    for start in range(0, n, 50):
+        await asyncio.gather(
+            *(db.insert_unique(STORE_DELIVERY, _delivery_row(f"k{i}", body)) for i in range(start, start + 50))
+        )
+
+
+async def test_the_writer_restarts_a_wal_that_passive_checkpoints_cannot_catch_up_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import twi_overlay.db as dbmod
+
+    # A PASSIVE checkpointer that never catches up (as under a steady stream of writes) and a small limit.
+    monkeypatch.setattr(dbmod, "_passive_checkpoint", lambda conn: (0, 10**6, 0))
+    monkeypatch.setattr(dbmod, "CHECKPOINT_EVERY_SECS", 0.01)
+    monkeypatch.setattr(dbmod, "WAL_SIZE_LIMIT", 256 * 1024)
+    monkeypatch.setattr(dbmod, "WAL_RESTART_FRAMES", 10**9)  # until the WAL has grown
+    path = str(tmp_path / "app.db")
+    migrate(path)
+    db = Database(path)
+    await db.open()
+    try:
+        await _fill_wal(db, 1000)  # ~4 MB of WAL
+        assert _wal_bytes(db) > 2 * 2**20
+        assert db.wal_restarts == 0
+        monkeypatch.setattr(dbmod, "WAL_RESTART_FRAMES", 1000)
+        await _fill_wal(db, 10)  # the checkpointer skips a second without writes
+        deadline = asyncio.get_running_loop().time() + 5
+        while db.wal_restarts == 0 and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.01)
+        assert db.wal_restarts >= 1
+        await _fill_wal(db, 10)  # the next write starts the WAL over and cuts the file to the limit
+        assert _wal_bytes(db) <= 256 * 1024 + 64 * 1024
+    finally:
+        await db.close()
+
+
+async def test_a_checkpoint_never_holds_the_writer_behind_an_old_reader(db: Database) -> None:
+    await _fill_wal(db, 50)
+    reader = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM event_raw").fetchone()  # holds a snapshot, like a backup
+        await _fill_wal(db, 100)
+        started = asyncio.get_running_loop().time()
+        busy, _frames, _done = await db.checkpoint("TRUNCATE")
+        assert busy == 1
+        assert asyncio.get_running_loop().time() - started < 1.0  # busy_timeout is 5 s
+        assert await db.write(lambda tx: tx.value("SELECT 1")) == 1
+        reader.execute("COMMIT")
+        assert (await db.checkpoint("TRUNCATE"))[0] == 0
+        assert _wal_bytes(db) == 0
+    finally:
+        reader.close()
