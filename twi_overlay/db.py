@@ -313,8 +313,6 @@ class Database:
                     job.future.set_exception(job.error)
 
     async def _checkpoint_loop(self) -> None:
-        assert self._checkpointer is not None
-        conn = self._checkpointer
         seen = -1
         while True:
             await asyncio.sleep(CHECKPOINT_EVERY_SECS)
@@ -322,12 +320,20 @@ class Database:
                 continue
             seen = self.jobs
             try:
-                _busy, wal_frames, _done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
-                if wal_frames >= WAL_RESTART_FRAMES:
-                    busy, _frames, _done = await self.checkpoint("RESTART")
-                    self.wal_restarts += not busy
+                await self.checkpoint_pass()
             except sqlite3.Error:
                 log.exception("checkpoint failed")
+
+    async def checkpoint_pass(self) -> None:
+        """One PASSIVE checkpoint on the checkpointer's thread; a RESTART on the writer's if the WAL
+        is still long after it (see WAL_RESTART_FRAMES)."""
+        conn = self._checkpointer
+        if conn is None:
+            raise DatabaseClosed("database is closed")
+        _busy, wal_frames, _done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
+        if wal_frames >= WAL_RESTART_FRAMES:
+            busy, _frames, _done = await self.checkpoint("RESTART")
+            self.wal_restarts += not busy
 
     # -- reads ----------------------------------------------------------------------------------
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
