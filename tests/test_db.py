@@ -156,13 +156,34 @@ async def test_bulk_rows_share_one_statement_and_each_key_is_stored_once(db: Dat
     ]
     batches = db.batches
     assert await asyncio.gather(*calls) == [True, False, True, False, 7, True]
-    assert db.batches == batches + 1
+    assert db.batches == batches + 2  # the deliveries in one statement, then the ordinary job
     rows = await db.read(
         lambda tx: [tuple(r) for r in tx.all("SELECT message_id, typeof(payload), payload, received_at FROM event_raw")]
     )
     assert [r[0] for r in rows] == ["old", "a", "b", "c"]
     assert {r[1] for r in rows} == {"blob"}
     assert rows[1][2] == body.encode() and rows[1][3] == 1700000000.123456
+
+
+async def test_deliveries_are_answered_before_the_work_that_shares_their_batch(db: Database) -> None:
+    import threading
+
+    from twi_overlay.webhook import STORE_DELIVERY
+
+    release = threading.Event()
+
+    def slow(tx: Any) -> str:
+        release.wait(5)
+        return "processed"
+
+    try:
+        work = asyncio.ensure_future(db.write(slow))
+        acks = [asyncio.ensure_future(db.insert_unique(STORE_DELIVERY, _delivery_row(k))) for k in "pq"]
+        assert await asyncio.wait_for(asyncio.gather(*acks), 2) == [True, True]
+        assert not work.done()
+    finally:
+        release.set()
+    assert await work == "processed"
 
 
 async def test_bulk_rows_all_stored_already(db: Database) -> None:

@@ -12,6 +12,7 @@ makes persist-then-ACK cheap under load. Reads use their own connection and neve
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import sqlite3
 import time
@@ -128,7 +129,10 @@ class Database:
         self._reader: aiosqlite.Connection | None = None
         self._checkpointer: aiosqlite.Connection | None = None
         self._checkpoint_task: asyncio.Task[None] | None = None
-        self._queue: asyncio.Queue[_Job] = asyncio.Queue()
+        # A plain deque and one waiter future: asyncio.Queue's bookkeeping (unfinished-task counts,
+        # getter and putter lists) is measurable on the webhook's ACK path, and we need none of it.
+        self._queue: collections.deque[_Job] = collections.deque()
+        self._has_work: asyncio.Future[None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._closed = False
         self._idle = asyncio.Event()
@@ -162,8 +166,8 @@ class Database:
                 except asyncio.CancelledError:
                     pass
         self._task = self._checkpoint_task = None
-        while not self._queue.empty():
-            job = self._queue.get_nowait()
+        while self._queue:
+            job = self._queue.popleft()
             if not job.future.done():
                 job.future.set_exception(DatabaseClosed("database is closing"))
         for conn in (self._writer, self._reader, self._checkpointer):
@@ -178,13 +182,19 @@ class Database:
         assert self._loop is not None
         return self._loop.create_future()
 
+    def _enqueue(self, job: _Job) -> None:
+        self._queue.append(job)
+        self._idle.clear()
+        waiter = self._has_work
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def write(self, fn: Callable[..., T], *args: Any) -> T:
         """Run `fn(tx, *args)` in a write transaction; returns after COMMIT."""
         if self._closed:
             raise DatabaseClosed("database is closed")
         future: asyncio.Future[Any] = self._new_future()
-        self._queue.put_nowait(_Job(fn, args, future))
-        self._idle.clear()
+        self._enqueue(_Job(fn, args, future))
         return await future
 
     async def insert_unique(self, spec: UniqueInsert, row: list[Any]) -> bool:
@@ -192,8 +202,7 @@ class Database:
         if self._closed:
             raise DatabaseClosed("database is closed")
         future: asyncio.Future[Any] = self._new_future()
-        self._queue.put_nowait(_Job(_bulk_row, (row,), future, bulk=spec))
-        self._idle.clear()
+        self._enqueue(_Job(_bulk_row, (row,), future, bulk=spec))
         return await future
 
     @staticmethod
@@ -226,14 +235,16 @@ class Database:
                 for job in group:  # one statement: SQLite undid all of it, the batch's other jobs stand
                     job.ok, job.error = False, exc
 
-    async def wait_idle(self, max_wait: float) -> None:
-        """Until the writer has nothing queued (or `max_wait` passes): background work yields to ACKs."""
-        if self._queue.empty() and self._idle.is_set():
-            return
+    async def wait_idle(self, max_wait: float) -> bool:
+        """Until the writer has nothing queued (or `max_wait` passes): background work yields to ACKs.
+        False when the writer stayed busy the whole time (it is saturated)."""
+        if not self._queue and self._idle.is_set():
+            return True
         try:
             await asyncio.wait_for(self._idle.wait(), max_wait)
         except TimeoutError:
-            pass
+            return False
+        return True
 
     def _run_batch(self, conn: sqlite3.Connection, jobs: list[_Job]) -> None:
         if all(job.bulk is not None for job in jobs):
@@ -268,49 +279,67 @@ class Database:
         assert self._writer is not None
         writer = self._writer
         while True:
-            jobs = [await self._queue.get()]
+            if not self._queue:
+                self._has_work = self._new_future()
+                await self._has_work
+            jobs = [self._queue.popleft()]
             # Let every callback that is already ready run first (the other requests read in this
             # loop iteration): their jobs join this batch instead of each costing a thread hop.
             await asyncio.sleep(0)
-            while len(jobs) < MAX_BATCH and not self._queue.empty():
-                jobs.append(self._queue.get_nowait())
+            while len(jobs) < MAX_BATCH and self._queue:
+                jobs.append(self._queue.popleft())
+            bulk = [job for job in jobs if job.bulk is not None]
+            if bulk and len(bulk) < len(jobs):
+                # Webhook deliveries are committed and answered first, on their own: an ACK never
+                # waits behind the processing work that shares its batch.
+                parts = [bulk, [job for job in jobs if job.bulk is None]]
+            else:
+                parts = [jobs]
             try:
-                await _in_thread(writer, self._run_batch, writer._conn, jobs)  # noqa: SLF001
+                for part in parts:
+                    await self._commit(writer, part)
             except asyncio.CancelledError:
                 for job in jobs:
                     if not job.future.done():
                         job.future.set_exception(DatabaseClosed("database closed during write"))
                 raise
-            except Exception as exc:
-                log.exception("write batch failed")
-                for job in jobs:
-                    if not job.future.done():
-                        job.future.set_exception(exc)
-                continue
-            self.batches += 1
-            self.jobs += len(jobs)
-            if self._queue.empty():
-                self._idle.set()
+
+    async def _commit(self, writer: aiosqlite.Connection, jobs: list[_Job]) -> None:
+        """One batch in the writer's thread, then every caller's answer (and events) in job order."""
+        try:
+            await _in_thread(writer, self._run_batch, writer._conn, jobs)  # noqa: SLF001
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("write batch failed")
             for job in jobs:
-                if job.ok and job.tx is None:  # a bulk row: nothing emitted, nothing to call
-                    if not job.future.done():
-                        job.future.set_result(job.result)
-                elif job.ok:
-                    if job.tx.events and self.on_events is not None:
-                        try:
-                            self.on_events(job.tx.events)
-                        except Exception:
-                            log.exception("event publishing failed")
-                    for callback in job.tx.after_commit:
-                        try:
-                            callback()
-                        except Exception:
-                            log.exception("after-commit callback failed")
-                    if not job.future.done():
-                        job.future.set_result(job.result)
-                elif not job.future.done():
-                    assert job.error is not None
-                    job.future.set_exception(job.error)
+                if not job.future.done():
+                    job.future.set_exception(exc)
+            return
+        self.batches += 1
+        self.jobs += len(jobs)
+        if not self._queue:
+            self._idle.set()
+        for job in jobs:
+            if job.ok and job.tx is None:  # a bulk row: nothing emitted, nothing to call
+                if not job.future.done():
+                    job.future.set_result(job.result)
+            elif job.ok:
+                if job.tx.events and self.on_events is not None:
+                    try:
+                        self.on_events(job.tx.events)
+                    except Exception:
+                        log.exception("event publishing failed")
+                for callback in job.tx.after_commit:
+                    try:
+                        callback()
+                    except Exception:
+                        log.exception("after-commit callback failed")
+                if not job.future.done():
+                    job.future.set_result(job.result)
+            elif not job.future.done():
+                assert job.error is not None
+                job.future.set_exception(job.error)
 
     async def _checkpoint_loop(self) -> None:
         seen = -1
