@@ -31,6 +31,10 @@ CHUNK_IDLE = 32
 BUSY_WINDOW_SECS = 0.25
 GATHER_SECS = 0.01
 YIELD_SECS = 0.05  # before each chunk, wait up to this long for the writer to have no ACK writes queued
+# When the writer never went idle in YIELD_SECS, deliveries arrive faster than it commits them: every
+# processing write would ride in (and slow) a batch of ACKs. Processing then takes a small chunk per
+# SATURATED_REST_SECS so it still moves, and catches up at full speed once the flood ends.
+SATURATED_REST_SECS = 0.25
 
 
 def _mark(tx: Tx, row_id: int, outcome: str) -> None:
@@ -185,9 +189,9 @@ class Processor:
                 busy = self._busy()
                 chunk = rows[i : i + (CHUNK_BUSY if busy else CHUNK_IDLE)]
                 i += len(chunk)
-                await self.db.wait_idle(YIELD_SECS)
+                writer_idle = await self.db.wait_idle(YIELD_SECS)
                 started = time.monotonic()
                 await asyncio.gather(*(self._process(r) for r in chunk))
                 after = chunk[-1]["id"]
                 if busy:
-                    await asyncio.sleep(time.monotonic() - started)
+                    await asyncio.sleep(time.monotonic() - started if writer_idle else SATURATED_REST_SECS)
