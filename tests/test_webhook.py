@@ -144,6 +144,29 @@ async def test_notification_is_stored_then_acknowledged_then_processed(client: A
     ]
 
 
+async def test_a_body_that_arrives_in_pieces_is_read_whole_before_the_ack(client: Any) -> None:
+    headers, raw = delivery(redemption_body(user_input="x" * 2000))
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"POST /eventsub/webhook HTTP/1.1\r\nHost: t\r\n{head}Content-Length: {len(raw)}\r\n\r\n".encode()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(request + raw[:700])
+        await writer.drain()
+        with pytest.raises(TimeoutError):  # no answer while part of the body is still on its way
+            await asyncio.wait_for(reader.read(1), 0.2)
+        writer.write(raw[700:])
+        await writer.drain()
+        status_line = await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()
+    assert status_line.startswith(b"HTTP/1.1 204")
+    mid = headers["Twitch-Eventsub-Message-Id"]
+    stored = await client.app[keys.DB].read(
+        lambda tx: tx.value("SELECT payload FROM event_raw WHERE message_id = ?", (mid,))
+    )
+    assert bytes(stored) == raw
+
+
 async def test_duplicate_message_id_is_acknowledged_and_not_processed_again(client: Any) -> None:
     await bind(client, binding="counter:hugs")
     body = redemption_body()

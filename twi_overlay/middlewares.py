@@ -40,7 +40,7 @@ async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamR
         response = error_response(500, "internal_error", "internal server error")
     if response.status >= 400:
         metrics.HTTP_ERRORS.labels(str(response.status)).inc()
-    if not response.prepared:
+    if not response.prepared and response.status != 204:  # nothing to sniff or to refer from in a 204
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
     return response
