@@ -250,3 +250,26 @@ async def test_a_checkpoint_never_holds_the_writer_behind_an_old_reader(db: Data
         assert _wal_bytes(db) == 0
     finally:
         reader.close()
+
+
+async def test_restart_waits_until_passive_passes_have_copied_nearly_everything(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import twi_overlay.db as dbmod
+
+    restarts: list[str] = []
+
+    async def fake_checkpoint(mode: str = "TRUNCATE") -> tuple[int, int, int]:
+        restarts.append(mode)
+        return 0, 0, 0
+
+    monkeypatch.setattr(db, "checkpoint", fake_checkpoint)
+    # The writer outruns every pass (WAL long, much left to copy): no RESTART yet, the writer is left alone.
+    monkeypatch.setattr(dbmod, "_passive_checkpoint", lambda conn: (0, 9000, 1000))
+    await db.checkpoint_pass()
+    assert restarts == []
+    # A second pass leaves little: now the RESTART is cheap and happens.
+    passes = iter([(0, 9000, 1000), (0, 9100, 9000)])
+    monkeypatch.setattr(dbmod, "_passive_checkpoint", lambda conn: next(passes))
+    await db.checkpoint_pass()
+    assert restarts == ["RESTART"]

@@ -47,6 +47,8 @@ CHECKPOINT_EVERY_SECS = 1.0
 # batches (the PASSIVE pass just copied nearly everything, so the pause is short), and the next write
 # starts the WAL over, cut back to WAL_SIZE_LIMIT bytes.
 WAL_RESTART_FRAMES = 8192
+PASSIVE_PASSES_BEFORE_RESTART = 4
+RESTART_MAX_LEFT_FRAMES = 256
 WAL_SIZE_LIMIT = 64 * 2**20
 
 
@@ -354,15 +356,23 @@ class Database:
                 log.exception("checkpoint failed")
 
     async def checkpoint_pass(self) -> None:
-        """One PASSIVE checkpoint on the checkpointer's thread; a RESTART on the writer's if the WAL
-        is still long after it (see WAL_RESTART_FRAMES)."""
+        """One PASSIVE checkpoint on the checkpointer's thread. If the WAL is still long after it, more
+        PASSIVE passes (each copies what was written during the last) until little is left, then a
+        RESTART on the writer's thread: with almost nothing left to copy and sync, ACKs barely notice."""
         conn = self._checkpointer
         if conn is None:
             raise DatabaseClosed("database is closed")
-        _busy, wal_frames, _done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
-        if wal_frames >= WAL_RESTART_FRAMES:
-            busy, _frames, _done = await self.checkpoint("RESTART")
-            self.wal_restarts += not busy
+        _busy, wal_frames, done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
+        if wal_frames < WAL_RESTART_FRAMES:
+            return
+        for _ in range(PASSIVE_PASSES_BEFORE_RESTART):
+            if wal_frames - done <= RESTART_MAX_LEFT_FRAMES:
+                break
+            _busy, wal_frames, done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
+        if wal_frames - done > RESTART_MAX_LEFT_FRAMES and wal_frames < 4 * WAL_RESTART_FRAMES:
+            return  # the writer outruns the copying: try again next second (a hard limit stands)
+        busy, _frames, _done = await self.checkpoint("RESTART")
+        self.wal_restarts += not busy
 
     # -- reads ----------------------------------------------------------------------------------
     async def read(self, fn: Callable[..., T], *args: Any) -> T:
