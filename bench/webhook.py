@@ -186,6 +186,8 @@ def main() -> None:
                     raise SystemExit(f"{name}: {bad} non-2xx answers")
                 thr[name].append(rps)
                 shutil.rmtree(folder)
+        wal = db_path.with_name(db_path.name + "-wal")
+        wal_mb = wal.stat().st_size / 2**20 if wal.exists() else 0.0
         lat = {name: asyncio.run(open_loop(srv.url, args.rate, 10)) for name, srv in (("bare", bare), ("ours", ours))}
         stored = sqlite3.connect(db_path).execute("SELECT count(*) FROM event_raw").fetchone()[0]
         # ACK latency while the processor works through a backlog behind it.
@@ -202,6 +204,7 @@ def main() -> None:
     print(f"  bare 204 handler : {b:9.0f}   rounds {[round(x) for x in thr['bare']]}")
     print(f"  twi-overlay      : {o:9.0f}   rounds {[round(x) for x in thr['ours']]}   ratio {o / b:.2f}x")
     print(f"  every 2xx of ours was stored first ({stored} rows in event_raw)")
+    print(f"  WAL file after the rounds: {wal_mb:.0f} MiB (bounded by the writer's RESTART checkpoints)")
     print(f"ACK latency, open loop {args.rate:g} req/s for 10 s (ms):")
     for name, values in (
         ("bare 204 handler", lat["bare"]),
