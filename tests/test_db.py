@@ -265,11 +265,12 @@ async def test_restart_waits_until_passive_passes_have_copied_nearly_everything(
 
     monkeypatch.setattr(db, "checkpoint", fake_checkpoint)
     # The writer outruns every pass (WAL long, much left to copy): no RESTART yet, the writer is left alone.
-    monkeypatch.setattr(dbmod, "_passive_checkpoint", lambda conn: (0, 9000, 1000))
+    long = dbmod.WAL_RESTART_FRAMES + 800
+    monkeypatch.setattr(dbmod, "_passive_checkpoint", lambda conn: (0, long, 1000))
     await db.checkpoint_pass()
     assert restarts == []
     # A second pass leaves little: now the RESTART is cheap and happens.
-    passes = iter([(0, 9000, 1000), (0, 9100, 9000)])
+    passes = iter([(0, long, 1000), (0, long + 100, long)])
     monkeypatch.setattr(dbmod, "_passive_checkpoint", lambda conn: next(passes))
     await db.checkpoint_pass()
     assert restarts == ["RESTART"]

@@ -46,7 +46,7 @@ CHECKPOINT_EVERY_SECS = 1.0
 # PASSIVE pass leaves the WAL this long, the writer itself runs a RESTART checkpoint between two
 # batches (the PASSIVE pass just copied nearly everything, so the pause is short), and the next write
 # starts the WAL over, cut back to WAL_SIZE_LIMIT bytes.
-WAL_RESTART_FRAMES = 8192
+WAL_RESTART_FRAMES = 32768  # 128 MiB: only a sustained flood gets here; ordinary load resets the WAL itself
 PASSIVE_PASSES_BEFORE_RESTART = 4
 RESTART_MAX_LEFT_FRAMES = 256
 WAL_SIZE_LIMIT = 64 * 2**20
