@@ -16,7 +16,7 @@ import collections
 import logging
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -362,13 +362,14 @@ class Database:
         conn = self._checkpointer
         if conn is None:
             raise DatabaseClosed("database is closed")
-        _busy, wal_frames, done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
-        if wal_frames < WAL_RESTART_FRAMES:
-            return
-        for _ in range(PASSIVE_PASSES_BEFORE_RESTART):
-            if wal_frames - done <= RESTART_MAX_LEFT_FRAMES:
-                break
+        passes = 0
+        while True:
             _busy, wal_frames, done = await _in_thread(conn, _passive_checkpoint, conn._conn)  # noqa: SLF001
+            if wal_frames < WAL_RESTART_FRAMES:
+                return
+            passes += 1
+            if wal_frames - done <= RESTART_MAX_LEFT_FRAMES or passes > PASSIVE_PASSES_BEFORE_RESTART:
+                break
         if wal_frames - done > RESTART_MAX_LEFT_FRAMES and wal_frames < 4 * WAL_RESTART_FRAMES:
             return  # the writer outruns the copying: try again next second (a hard limit stands)
         busy, _frames, _done = await self.checkpoint("RESTART")
@@ -405,20 +406,23 @@ class Database:
         def run(conn: sqlite3.Connection) -> tuple[int, int, int]:
             conn.execute("PRAGMA busy_timeout=0")
             try:
-                busy, log_frames, checkpointed = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+                return _wal_checkpoint(conn, mode)
             finally:
                 conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-            return busy, log_frames, checkpointed
 
         return await _in_thread(self._writer, run, self._writer._conn)  # noqa: SLF001
 
 
-def _passive_checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
-    busy, log_frames, checkpointed = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+def _wal_checkpoint(conn: sqlite3.Connection, mode: str) -> tuple[int, int, int]:
+    busy, log_frames, checkpointed = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
     return busy, log_frames, checkpointed
 
 
-def _bulk_row(tx: Tx, row: dict[str, Any]) -> None:
+def _passive_checkpoint(conn: sqlite3.Connection) -> tuple[int, int, int]:
+    return _wal_checkpoint(conn, "PASSIVE")
+
+
+def _bulk_row(tx: Tx, row: Sequence[Any]) -> None:
     raise AssertionError("bulk rows are inserted by Database._run_unique_inserts")
 
 
