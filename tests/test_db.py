@@ -92,6 +92,21 @@ async def test_concurrent_writes_are_batched_and_all_commit(db: Database) -> Non
     assert await db.read(lambda tx: tx.value("SELECT count(*) FROM counters")) == 500
 
 
+async def test_a_flood_of_deliveries_is_split_into_capped_batches_in_arrival_order(db: Database) -> None:
+    from twi_overlay.db import MAX_BATCH
+    from twi_overlay.webhook import STORE_DELIVERY
+
+    n = 100
+    batches = db.batches
+    stored = await asyncio.gather(*(db.insert_unique(STORE_DELIVERY, _delivery_row(f"m{i:04d}")) for i in range(n)))
+    assert stored == [True] * n
+    # All n arrive in one loop iteration; no batch takes more than MAX_BATCH of them, so the loop has
+    # the rest to answer and read while one batch commits (no convoy of every connection).
+    assert db.batches - batches == -(-n // MAX_BATCH) >= 3
+    ids = await db.read(lambda tx: [r[0] for r in tx.all("SELECT message_id FROM event_raw ORDER BY id")])
+    assert ids == [f"m{i:04d}" for i in range(n)]
+
+
 async def test_reads_do_not_wait_for_a_write_transaction(db: Database) -> None:
     import threading
 
