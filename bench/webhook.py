@@ -22,7 +22,7 @@ from pathlib import Path
 
 import aiohttp
 
-from common import BareServer, ServerProcess, machine, median, pct, seed  # isort: skip
+from common import BareServer, ServerProcess, cpu_seconds, machine, median, pct, seed  # isort: skip
 from tests.helpers import delivery, redemption_body  # noqa: E402
 
 LUA = r"""
@@ -178,6 +178,24 @@ def server_side(before: dict[float, float], after: dict[float, float]) -> str:
     return f"server-side p99 <= {p99 * 1000:g} ms, {over5:.2f} % over 5 ms"
 
 
+HOG = """
+import sys, time
+busy = float(sys.argv[1]) * 0.004
+while True:
+    start = time.perf_counter()
+    while time.perf_counter() - start < busy:
+        pass
+    time.sleep(0.004 - busy)
+"""
+
+
+def cpu_load(cores: float) -> list[subprocess.Popen[bytes]]:
+    """Two processes that together keep `cores` CPUs busy (4 ms periods): the CPU that processing a
+    backlog takes, beside a server that has none to process."""
+    duty = min(max(cores / 2, 0.0), 0.95)
+    return [subprocess.Popen([sys.executable, "-c", HOG, str(duty)]) for _ in range(2)]
+
+
 def drain(db_path: Path, timeout: float = 300.0) -> float:
     """Wait until the server has processed every stored delivery (the throughput rounds leave tens of
     thousands): each backlog run then starts with exactly its own backlog. Returns the seconds waited."""
@@ -234,8 +252,11 @@ def main() -> None:
         drained_in = drain(db_path)
         lat = {"bare": asyncio.run(open_loop(bare.url, args.rate, 10))}
         before = ack_buckets(ours.url)
+        cpu0, t0 = cpu_seconds(ours.proc.pid), time.monotonic()
         lat["ours"] = asyncio.run(open_loop(ours.url, args.rate, 10))
+        plain_cores = (cpu_seconds(ours.proc.pid) - cpu0) / (time.monotonic() - t0)
         server = {"twi-overlay": server_side(before, ack_buckets(ours.url))}
+        extra_cores: list[float] = []
         # ACK latency while the processor works through a backlog behind it (each run its own backlog).
         unders: list[tuple[list[float], int]] = []
         for _ in range(args.backlog_runs):
@@ -245,9 +266,21 @@ def main() -> None:
             backlog(db_path, args.backlog, prefix=f"backlog-{len(unders)}")
             ours = ServerProcess(db_path, port=ours.port).start()
             before = ack_buckets(ours.url)
+            cpu0, t0 = cpu_seconds(ours.proc.pid), time.monotonic()
             unders.append((asyncio.run(open_loop(ours.url, args.rate, 10)), pending(db_path)))
+            extra_cores.append((cpu_seconds(ours.proc.pid) - cpu0) / (time.monotonic() - t0) - plain_cores)
             name = f"twi-overlay, {args.backlog} backlog, run {len(unders)}"
             server[name] = server_side(before, ack_buckets(ours.url))
+        # The same open loop against the bare handler while that much CPU is busy elsewhere: on two
+        # cores the client waits for a CPU too, and this is the baseline for the backlog runs.
+        hogs = cpu_load(median(extra_cores))
+        try:
+            time.sleep(0.5)
+            loaded = asyncio.run(open_loop(bare.url, args.rate, 10))
+        finally:
+            for hog in hogs:
+                hog.kill()
+                hog.wait()
     finally:
         ours.stop()
         bare.stop()
@@ -267,6 +300,7 @@ def main() -> None:
     print(f"ACK latency, open loop {args.rate:g} req/s for 10 s (ms, measured by the client):")
     rows = [("bare 204 handler", lat["bare"]), ("twi-overlay", lat["ours"])]
     rows += [(f"twi-overlay, {args.backlog} backlog, run {i + 1}", u) for i, (u, _) in enumerate(unders)]
+    rows += [(f"bare, {median(extra_cores):.2f} cores busy beside it", loaded)]
     for name, values in rows:
         print(
             f"  {name:38s} p50 {pct(values, 50) * 1000:6.2f}  p99 {pct(values, 99) * 1000:6.2f}  "
@@ -277,7 +311,10 @@ def main() -> None:
         f" ({left_after_rounds / max(drained_in, 0.001):.0f}/s with nothing arriving)"
     )
     for i, (_, left) in enumerate(unders):
-        print(f"  run {i + 1}: backlog still pending after the 10 s: {left} of {args.backlog}")
+        print(
+            f"  run {i + 1}: backlog still pending after the 10 s: {left} of {args.backlog};"
+            f" processing took {extra_cores[i]:.2f} cores more than the plain run"
+        )
     shutil.rmtree(tmp, ignore_errors=True)
 
 
