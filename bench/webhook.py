@@ -178,6 +178,16 @@ def server_side(before: dict[float, float], after: dict[float, float]) -> str:
     return f"server-side p99 <= {p99 * 1000:g} ms, {over5:.2f} % over 5 ms"
 
 
+def ours_open_loop(srv: ServerProcess, rate: float) -> tuple[list[float], float, str]:
+    """open_loop against our server: the client's latencies, the CPU cores the server used meanwhile,
+    and what its own ACK histogram saw."""
+    before = ack_buckets(srv.url)
+    cpu0, t0 = cpu_seconds(srv.proc.pid), time.monotonic()
+    latencies = asyncio.run(open_loop(srv.url, rate, 10))
+    cores = (cpu_seconds(srv.proc.pid) - cpu0) / (time.monotonic() - t0)
+    return latencies, cores, server_side(before, ack_buckets(srv.url))
+
+
 HOG = """
 import sys, time
 busy = float(sys.argv[1]) * 0.004
@@ -251,11 +261,8 @@ def main() -> None:
         left_after_rounds = pending(db_path)
         drained_in = drain(db_path)
         lat = {"bare": asyncio.run(open_loop(bare.url, args.rate, 10))}
-        before = ack_buckets(ours.url)
-        cpu0, t0 = cpu_seconds(ours.proc.pid), time.monotonic()
-        lat["ours"] = asyncio.run(open_loop(ours.url, args.rate, 10))
-        plain_cores = (cpu_seconds(ours.proc.pid) - cpu0) / (time.monotonic() - t0)
-        server = {"twi-overlay": server_side(before, ack_buckets(ours.url))}
+        lat["ours"], plain_cores, seen = ours_open_loop(ours, args.rate)
+        server = {"twi-overlay": seen}
         extra_cores: list[float] = []
         # ACK latency while the processor works through a backlog behind it (each run its own backlog).
         unders: list[tuple[list[float], int]] = []
@@ -265,12 +272,10 @@ def main() -> None:
             ours.terminate()
             backlog(db_path, args.backlog, prefix=f"backlog-{len(unders)}")
             ours = ServerProcess(db_path, port=ours.port).start()
-            before = ack_buckets(ours.url)
-            cpu0, t0 = cpu_seconds(ours.proc.pid), time.monotonic()
-            unders.append((asyncio.run(open_loop(ours.url, args.rate, 10)), pending(db_path)))
-            extra_cores.append((cpu_seconds(ours.proc.pid) - cpu0) / (time.monotonic() - t0) - plain_cores)
-            name = f"twi-overlay, {args.backlog} backlog, run {len(unders)}"
-            server[name] = server_side(before, ack_buckets(ours.url))
+            latencies, cores, seen = ours_open_loop(ours, args.rate)
+            unders.append((latencies, pending(db_path)))
+            extra_cores.append(cores - plain_cores)
+            server[f"twi-overlay, {args.backlog} backlog, run {len(unders)}"] = seen
         # The same open loop against the bare handler while that much CPU is busy elsewhere: on two
         # cores the client waits for a CPU too, and this is the baseline for the backlog runs.
         hogs = cpu_load(median(extra_cores))
