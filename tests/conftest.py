@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+import os
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -8,7 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
-from tests.helpers import BROADCASTER, SECRET, SIGNING_KEY, free_port
+from tests.helpers import BROADCASTER, SECRET, SIGNING_KEY, free_port, process_state
 from twi_overlay import keys, repo
 from twi_overlay.app import create_app
 from twi_overlay.auth import mint_token
@@ -16,6 +20,43 @@ from twi_overlay.config import load_settings
 from twi_overlay.db import Database
 from twi_overlay.domain.commands import load_settings as load_bsettings
 from twi_overlay.migrate import migrate
+
+# Every process a test starts inherits this marker, however far it is detached (a new session, a daemon
+# a script started with nohup): that is how a process left running is found after the test.
+RUN_MARKER = f"TWI_TEST_RUN={uuid.uuid4()}"
+os.environ["TWI_TEST_RUN"] = RUN_MARKER.split("=", 1)[1]
+
+
+def _marked_processes() -> dict[int, str]:
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if RUN_MARKER.encode() not in (entry / "environ").read_bytes().split(b"\0"):
+                continue
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if process_state(int(entry.name)) not in (None, "Z"):
+            found[int(entry.name)] = cmdline.strip()
+    return found
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_running() -> Iterator[None]:
+    """A test ends with every process it started gone: one still alive (after a grace period for
+    processes that are exiting) is killed and fails the test."""
+    yield
+    deadline = time.monotonic() + 10
+    while (left := _marked_processes()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    assert not left, f"processes still running after the test: {left}"
 
 
 @pytest.fixture

@@ -199,10 +199,11 @@ class ServerProcess:
         self.proc.wait()
 
     def terminate(self, timeout: float = 10.0) -> float:
+        """SIGTERM; the seconds until the process had exited (fails when it does not exit)."""
         assert self.proc is not None
         started = time.monotonic()
         self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout)
+        wait_exit(self.proc, timeout)
         return time.monotonic() - started
 
     def output(self) -> str:
@@ -212,6 +213,36 @@ class ServerProcess:
             return ""
 
     def stop(self) -> None:
+        """End the server the way systemd does (SIGTERM) and wait for it: a server that does not
+        exit on SIGTERM fails the test."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+            self.terminate()
+
+
+def wait_exit(proc: subprocess.Popen[Any], timeout: float = 10.0) -> int:
+    """Wait for a process we started; kill it and fail when it has not exited within `timeout`."""
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise AssertionError(f"process {proc.args!r} did not exit within {timeout} s") from None
+
+
+def wait_gone(pid: int, timeout: float = 10.0) -> None:
+    """Wait for a process that is not our child (a daemon a script started) to be gone or a zombie."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process_state(pid) in (None, "Z"):
+            return
+        time.sleep(0.02)
+    os.kill(pid, signal.SIGKILL)
+    raise AssertionError(f"process {pid} did not exit within {timeout} s")
+
+
+def process_state(pid: int) -> str | None:
+    """The state letter from /proc/<pid>/stat (R, S, Z, ...), or None when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None

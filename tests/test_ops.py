@@ -15,7 +15,17 @@ import aiohttp
 import pytest
 
 from tests.conftest import admin_headers
-from tests.helpers import ROOT, SECRET, SIGNING_KEY, ServerProcess, delivery, free_port, redemption_body
+from tests.helpers import (
+    ROOT,
+    SECRET,
+    SIGNING_KEY,
+    ServerProcess,
+    delivery,
+    free_port,
+    redemption_body,
+    wait_exit,
+    wait_gone,
+)
 from tests.pages_helpers import BROADCASTER, seed
 
 pytestmark = pytest.mark.slow
@@ -105,7 +115,7 @@ http {{
         "db": tmp_path / "app.db",
     }
     proc.terminate()
-    proc.wait(10)
+    wait_exit(proc)
     app.stop()
 
 
@@ -304,7 +314,9 @@ def test_deploy_smoke_deploy_rollback(tmp_path: Path) -> None:
     restart = tmp_path / "restart.sh"
     restart.write_text(f"""#!/usr/bin/env bash
 # stands in for `systemctl restart twi-overlay` in this scratch directory
-[ -f {tmp_path}/app.pid ] && kill "$(cat {tmp_path}/app.pid)" 2>/dev/null && sleep 0.5
+if [ -f {tmp_path}/app.pid ] && kill "$(cat {tmp_path}/app.pid)" 2>/dev/null; then
+  while kill -0 "$(cat {tmp_path}/app.pid)" 2>/dev/null; do sleep 0.05; done  # as systemctl, wait for the stop
+fi
 nohup {app_root}/current/.venv/bin/twi-overlay serve >> {tmp_path}/app.log 2>&1 &
 echo $! > {tmp_path}/app.pid
 """)
@@ -345,6 +357,7 @@ echo $! > {tmp_path}/app.pid
         pid = tmp_path / "app.pid"
         if pid.exists():
             subprocess.run(["kill", pid.read_text().strip()], check=False)
+            wait_gone(int(pid.read_text().strip()))
 
 
 def test_smoke_script_against_a_local_server(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, free_port, seed_db
+from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, free_port, seed_db, wait_exit
 from twi_overlay.auth import mint_token
 
 pytestmark = pytest.mark.slow
@@ -45,6 +45,48 @@ async def test_sigterm_with_100_open_streams_exits_within_2_seconds(tmp_path: Pa
         assert elapsed < 2.0, f"shutdown took {elapsed:.2f}s"
     finally:
         server.stop()
+
+
+def test_repeated_sigterm_during_the_shutdown_still_ends_it_cleanly(tmp_path: Path) -> None:
+    """SIGTERM after SIGTERM (make forwards one to its child right after the group got one): the first
+    starts the graceful shutdown, the others change nothing, and the process exits 0 once its cleanup
+    has run. Before, a second signal aborted the cleanup and the process hung at exit for good."""
+    db_path = tmp_path / "app.db"
+    seed_db(db_path)
+    server = ServerProcess(db_path, LOG_LEVEL="info").start()
+    assert server.proc is not None
+    signals = 0
+    # SIGTERMs every millisecond until one has arrived during the shutdown (the server says so), then
+    # no more: what is left must end by itself.
+    while server.proc.poll() is None and signals < 2000 and "already shutting down" not in server.output():
+        server.proc.send_signal(signal.SIGTERM)
+        signals += 1
+        time.sleep(0.001)
+    wait_exit(server.proc, 10)
+    assert server.proc.returncode == 0, server.output()[-2000:]
+    assert signals > 1 and "already shutting down" in server.output()
+    assert server.output().rstrip().endswith("stopped")  # the last cleanup context ran to its end
+
+
+def wait_group_gone(pgid: int, timeout: float) -> None:
+    """Every process of a process group has exited (zombies aside); the rest are killed, and fail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        alive = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:
+                    continue
+                if int(fields[2]) == pgid and fields[0] != "Z":
+                    alive.append(int(entry.name))
+        if not alive:
+            return
+        if time.monotonic() > deadline:
+            os.killpg(pgid, signal.SIGKILL)
+            raise AssertionError(f"processes {alive} of the group did not exit on SIGTERM")
+        time.sleep(0.05)
 
 
 def _quickstart_commands() -> list[str]:
@@ -97,8 +139,11 @@ def test_readme_quickstart_on_a_fresh_clone(tmp_path: Path) -> None:
             assert r.status == 200
         assert (scratch / "data" / "app.db").exists()
     finally:
+        # What a terminal's Ctrl-C does: the whole group gets the signal; make forwards another to the
+        # server and waits for it. Every process of the group must be gone.
         os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(15)
+        wait_exit(proc, 30)
+        wait_group_gone(proc.pid, 30)
     # The test command, on the same clone (a small subset: the whole suite is what we are running now).
     result = subprocess.run(
         test_cmd + " PYTEST_ARGS='tests/test_config.py tests/test_logs.py'",

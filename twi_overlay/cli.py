@@ -5,9 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from twi_overlay.config import ConfigError, Settings, load_settings
 from twi_overlay.logs import setup_logging
@@ -31,8 +34,6 @@ def _logging(settings: Settings) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from aiohttp import web
-
     from twi_overlay.app import create_app
 
     settings = _settings()
@@ -41,7 +42,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else settings.port
     app = create_app(settings)
 
-    def ready(_msg: str) -> None:
+    def ready() -> None:
         base = settings.base_url
         print(f"twi-overlay {settings.app_env} listening on http://{host}:{port}", flush=True)
         print(
@@ -53,16 +54,43 @@ def cmd_serve(args: argparse.Namespace) -> int:
         print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz", flush=True)
         print(f"  metrics:      http://{host}:{port}/metrics (scrape locally; nginx keeps it internal)", flush=True)
 
-    web.run_app(
-        app,
-        host=host,
-        port=port,
-        print=ready,
-        shutdown_timeout=settings.shutdown_timeout_secs,
-        access_log=None,
-        handle_signals=True,
-    )
+    asyncio.run(serve(app, host, port, settings.shutdown_timeout_secs, ready))
     return 0
+
+
+async def serve(app: Any, host: str, port: int, shutdown_timeout: float, ready: Callable[[], None]) -> None:
+    """Run the app until SIGTERM or SIGINT, then shut down gracefully, once.
+
+    Not aiohttp's run_app: its signal handler raises on every signal, so a second SIGTERM arriving
+    during the graceful shutdown (make forwards one to its child right after the process group got
+    one) aborted the cleanup contexts half-way; the database threads were never closed and the process
+    hung at exit for good. Here a signal only sets an event: the first starts the shutdown, later ones
+    change nothing, and every cleanup context runs to its end."""
+    from aiohttp import web
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+
+    def on_signal(signame: str) -> None:
+        if stop.is_set():
+            log.info("already shutting down", extra={"signal": signame})
+        stop.set()
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal, sig.name)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
+    try:
+        await runner.setup()  # start-up: every cleanup context up to its yield
+        if not stop.is_set():  # a signal during start-up: skip straight to the shutdown
+            await web.TCPSite(runner, host, port).start()
+            ready()
+            await stop.wait()
+        log.info("shutting down")
+    finally:
+        await runner.cleanup()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+    log.info("stopped")
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
