@@ -2,36 +2,49 @@
 PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-.PHONY: run test lint bench setup clean
+.PHONY: run test lint bench docs clean
 
-$(STAMP): pyproject.toml
+# One stamp per set of packages: `make run` installs only what serving needs.
+$(VENV)/.run: pyproject.toml
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
-	touch $(STAMP)
+	$(BIN)/pip install -q --disable-pip-version-check -e .
+	touch $@
 
-setup: $(STAMP)
+$(VENV)/.test: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test]'
+	touch $@ $(VENV)/.run
+
+$(VENV)/.lint: pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -e '.[test,lint]'
+	touch $@ $(VENV)/.test $(VENV)/.run
 
 ## Start the server on its embedded development defaults (SQLite under ./data, throw-away secrets).
-run: $(STAMP)
+run: $(VENV)/.run
 	$(BIN)/twi-overlay serve
 
 ## Install everything the tests use (Python and Debian packages), then run the whole suite.
-test: $(STAMP)
+test: $(VENV)/.test
 	bash scripts/test-deps.sh
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
-lint: $(STAMP)
+## ruff (lint and format) and mypy --strict over twi_overlay/.
+lint: $(VENV)/.lint
 	$(BIN)/ruff check twi_overlay tests bench scripts
 	$(BIN)/ruff format --check twi_overlay tests bench scripts
+	$(BIN)/mypy
 
-bench: $(STAMP)
+## The README's configuration table, from the settings declared in twi_overlay/config.py.
+docs: $(VENV)/.run
+	$(BIN)/python scripts/config-table.py
+
+bench: $(VENV)/.test
 	bash scripts/bench-deps.sh
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/sse.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache
+	rm -rf $(VENV) data .pytest_cache .mypy_cache

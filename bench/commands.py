@@ -4,7 +4,7 @@ command_log row and events each), next to a bare aiosqlite loop doing one INSERT
     python bench/commands.py [--seconds 3] [--rounds 3]
 
 Each command is a `queue.enqueue` or `queue.complete` (alternating, so the queue stays short), run
-as the admin API runs it: `Database.write(_command_job, ...)`, events published to a real Hub.
+as the admin API runs it: `Database.write(command_job, ...)`, events published to a real Hub.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 import aiosqlite
 
 from common import BROADCASTER, machine, median, seed  # isort: skip
-from twi_overlay.api import _command_job  # noqa: E402
-from twi_overlay.db import PRAGMAS, Database  # noqa: E402
-from twi_overlay.domain.errors import CommandError  # noqa: E402
-from twi_overlay.hub import Hub  # noqa: E402
+from twi_overlay.domain.outcomes import Handled  # noqa: E402
+from twi_overlay.store.database import Database  # noqa: E402
+from twi_overlay.store.sqlite import PRAGMAS  # noqa: E402
+from twi_overlay.stream.hub import Hub  # noqa: E402
+from twi_overlay.web.api import command_job  # noqa: E402
 
 
 async def bare_loop(path: Path, seconds: float) -> float:
@@ -44,7 +45,7 @@ async def bare_loop(path: Path, seconds: float) -> float:
 
 
 async def ours(path: Path, seconds: float, in_flight: int) -> float:
-    hub = Hub()
+    hub = Hub(ring_max=1000, client_buffer=65536)
     db = Database(str(path), on_events=hub.publish)
     await db.open()
     counter = 0
@@ -55,11 +56,11 @@ async def ours(path: Path, seconds: float, in_flight: int) -> float:
         done = 0
         while time.perf_counter() < end:
             counter += 1
-            r = await db.write(_command_job, BROADCASTER, "queue.enqueue", {"user_name": f"w{w}-{counter}"}, None)
-            assert not isinstance(r, CommandError) and r["result"] == "ok", r
-            entry_id = r["data"]["entry"]["id"]
-            r = await db.write(_command_job, BROADCASTER, "queue.complete", {"entry_id": entry_id}, None)
-            assert not isinstance(r, CommandError) and r["result"] == "ok", r
+            r = await db.write(command_job, BROADCASTER, "queue.enqueue", {"user_name": f"w{w}-{counter}"}, None)
+            assert isinstance(r, Handled) and r.result == "ok" and r.data, r
+            entry_id = r.data["entry"]["id"]
+            r = await db.write(command_job, BROADCASTER, "queue.complete", {"entry_id": entry_id}, None)
+            assert isinstance(r, Handled) and r.result == "ok", r
             done += 2
         return done
 

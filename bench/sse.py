@@ -29,7 +29,7 @@ from common import (  # isort: skip
     rss_bytes,
     seed,
 )
-from twi_overlay.auth import mint_token  # noqa: E402
+from twi_overlay.web.auth import mint_token  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 

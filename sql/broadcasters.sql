@@ -16,3 +16,6 @@ UPDATE broadcasters SET live = :live, updated_at = :now WHERE id = :id;
 -- name: set_needs_reconsent
 UPDATE broadcasters SET needs_reconsent = :flag, updated_at = :now WHERE id = :id;
 
+-- name: with_grant
+-- Broadcasters whose Twitch grant we may use (the view of migration 0003).
+SELECT id FROM broadcasters_with_grant ORDER BY id;

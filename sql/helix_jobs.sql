@@ -9,11 +9,10 @@ RETURNING id;
 SELECT * FROM helix_jobs WHERE state = 'pending' ORDER BY next_attempt_at, id LIMIT :limit;
 
 -- name: due
--- Work that may run now, skipping broadcasters who must sign in again or never connected Twitch
--- (their work waits, kept).
-SELECT j.* FROM helix_jobs j JOIN broadcasters b ON b.id = j.broadcaster_id
-WHERE j.state = 'pending' AND j.next_attempt_at <= :now AND b.needs_reconsent = 0
-  AND b.access_token IS NOT NULL
+-- Work that may run now, skipping broadcasters without a usable grant (they must sign in again or
+-- never connected Twitch): their work waits, kept.
+SELECT j.* FROM helix_jobs j JOIN broadcasters_with_grant b ON b.id = j.broadcaster_id
+WHERE j.state = 'pending' AND j.next_attempt_at <= :now
 ORDER BY j.next_attempt_at, j.id LIMIT :limit;
 
 -- name: finish

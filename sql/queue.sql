@@ -37,10 +37,6 @@ RETURNING *;
 UPDATE queue_entries SET position = position - 1
 WHERE broadcaster_id = :broadcaster_id AND position > :position;
 
--- name: next_waiting
-SELECT * FROM queue_entries WHERE broadcaster_id = :broadcaster_id AND status = 'waiting' ORDER BY position
-LIMIT :count;
-
 -- name: all_waiting
 SELECT * FROM queue_entries WHERE broadcaster_id = :broadcaster_id AND status = 'waiting' ORDER BY position;
 

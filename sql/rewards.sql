@@ -14,3 +14,9 @@ RETURNING *;
 
 -- name: set_managed
 UPDATE rewards SET managed = :managed, updated_at = :now WHERE broadcaster_id = :broadcaster_id AND id = :id;
+
+-- name: set_paused
+UPDATE rewards SET is_paused = :paused, updated_at = :now WHERE broadcaster_id = :broadcaster_id AND id = :id;
+
+-- name: managed_ids
+SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND managed = 1;

@@ -15,11 +15,11 @@ from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
 from tests.helpers import BROADCASTER, SECRET, SIGNING_KEY, free_port, process_state
 from twi_overlay import keys, repo
 from twi_overlay.app import create_app
-from twi_overlay.auth import mint_token
 from twi_overlay.config import load_settings
-from twi_overlay.db import Database
-from twi_overlay.domain.commands import load_settings as load_bsettings
-from twi_overlay.migrate import migrate
+from twi_overlay.domain.settings import load as load_bsettings
+from twi_overlay.store.database import Database
+from twi_overlay.store.migrate import migrate
+from twi_overlay.web.auth import mint_token
 
 # Every process a test starts inherits this marker, however far it is detached (a new session, a daemon
 # a script started with nohup): that is how a process left running is found after the test.
@@ -88,7 +88,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 
 def add_broadcaster(tx: Any, bid: str = BROADCASTER, login: str = "cool_user") -> None:
-    repo.upsert_broadcaster(tx, bid, login, login.title())
+    repo.broadcasters.upsert(tx, bid, login, login.title())
     load_bsettings(tx, bid)
 
 

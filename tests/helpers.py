@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from twi_overlay.eventsub import REDEMPTION_ADD, sign
+from twi_overlay.ingest.eventsub import REDEMPTION_ADD, sign
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-webhook-secret-0123456789abcdef"
@@ -115,7 +115,7 @@ def seed_db(
     import sqlite3
 
     from twi_overlay.domain.settings import default_settings
-    from twi_overlay.migrate import migrate
+    from twi_overlay.store.migrate import migrate
 
     migrate(str(db_path))
     doc = default_settings()

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from tests.helpers import seed_db
-from twi_overlay.pages import DEMO_BROADCASTER
+from twi_overlay.web.pages import DEMO_BROADCASTER
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [

@@ -1,77 +1,88 @@
-"""create_app(settings): keys, routes, cleanup contexts (db → processor → jobs → heartbeat), shutdown."""
+"""create_app(settings): every AppKey, route, background loop and shutdown hook, wired in one place.
+
+Cleanup contexts start in this order and stop in the reverse one, so what depends on something stops
+before it: the database → Twitch (when configured) → the processor → the TTL job → the heartbeats.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
+from collections.abc import AsyncIterator
 
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
-from twi_overlay import api, keys, oauth, pages
-from twi_overlay.background import background
+from twi_overlay import keys
 from twi_overlay.config import Settings
-from twi_overlay.db import Database
-from twi_overlay.health import CLOCK, ClockSkew, healthz
-from twi_overlay.helix_worker import HelixWorker
-from twi_overlay.hub import Hub
-from twi_overlay.jobs import ttl_ctx
-from twi_overlay.middlewares import edge_middleware
-from twi_overlay.migrate import migrate
+from twi_overlay.ingest.webhook import eventsub_webhook
+from twi_overlay.ops import jobs
+from twi_overlay.ops.background import Tasks, background
+from twi_overlay.ops.clock import ClockSkew
+from twi_overlay.ops.health import healthz
+from twi_overlay.ops.tap import Tap
 from twi_overlay.pipeline import Processor
-from twi_overlay.ratelimit import RateLimiter
-from twi_overlay.sse import admin_sse, close_streams, heartbeat_ctx, overlay_sse
-from twi_overlay.subscriptions import subscriptions_loop
-from twi_overlay.tap import Tap
-from twi_overlay.twitch import Twitch
-from twi_overlay.webhook import eventsub_webhook
+from twi_overlay.store.database import Database
+from twi_overlay.store.migrate import migrate
+from twi_overlay.stream.hub import Hub
+from twi_overlay.stream.sse import admin_sse, overlay_sse
+from twi_overlay.twitch import oauth
+from twi_overlay.twitch.client import Twitch
+from twi_overlay.twitch.helix_worker import HelixWorker
+from twi_overlay.twitch.subscriptions import subscriptions_loop
+from twi_overlay.web import api, pages
+from twi_overlay.web.middlewares import edge_middleware
+from twi_overlay.web.ratelimit import RateLimiter
 
-log = logging.getLogger(__name__)
 
-
-async def db_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     await asyncio.to_thread(migrate, settings.database_path)
     db = Database(settings.database_path, on_events=app[keys.HUB].publish)
     await db.open()
     app[keys.DB] = db
     yield
+    await app[keys.TASKS].close()  # they use the database: they stop before it closes
     await db.close()
 
 
-async def twitch_ctx(app: web.Application):  # type: ignore[no-untyped-def]
+async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Only when Twitch is configured: the client, the status-update worker, the subscriptions loop."""
     settings = app[keys.SETTINGS]
-    app[keys.TWITCH] = Twitch(settings, app[keys.DB])
-    app[keys.HELIX] = HelixWorker(
+    twitch = app[keys.TWITCH] = Twitch(settings, app[keys.DB])
+    helix = app[keys.HELIX] = HelixWorker(
         app[keys.DB],
-        app[keys.TWITCH],
+        twitch,
         app[keys.TAP],
         settings.helix_poll_secs,
         settings.helix_backoff_secs,
         settings.helix_throttle_secs,
     )
-    if app[keys.TWITCH].configured:
-        async for _ in background("helix-worker", run_helix)(app):
-            async for _ in background("eventsub-subscriptions", subscriptions_loop)(app):
-                yield
-    else:
+    async for _ in background("helix-worker", lambda _app: helix.run())(app):
+        async for _ in background("eventsub-subscriptions", lambda _app: subscriptions_loop(app[keys.DB], twitch))(app):
+            yield
+    await twitch.close()
+
+
+async def processor_ctx(app: web.Application) -> AsyncIterator[None]:
+    processor = app[keys.PROCESSOR] = Processor(app[keys.DB], app[keys.TAP])
+    async for _ in background("eventsub-processor", lambda _app: processor.run())(app):
         yield
-    await app[keys.TWITCH].close()
 
 
-async def run_helix(app: web.Application) -> None:
-    await app[keys.HELIX].run()
+async def heartbeats(app: web.Application) -> None:
+    """One shared ticker for every stream's `:heartbeat` (not a timer per client)."""
+    interval = app[keys.SETTINGS].sse_heartbeat_secs
+    while True:
+        await asyncio.sleep(interval)
+        app[keys.HUB].heartbeat()
+        app[keys.TAP].heartbeat()
 
 
-async def run_processor(app: web.Application) -> None:
-    await app[keys.PROCESSOR].run()
-
-
-async def processor_ctx(app: web.Application):  # type: ignore[no-untyped-def]
-    app[keys.PROCESSOR] = Processor(app[keys.DB], app[keys.TAP])
-    async for _ in background("eventsub-processor", run_processor)(app):
-        yield
+async def close_streams(app: web.Application) -> None:
+    """on_shutdown: end every open stream now, so a restart takes seconds, not aiohttp's 60 s."""
+    await app[keys.HUB].close_all()
+    app[keys.TAP].close_all()
 
 
 async def metrics_handler(request: web.Request) -> web.StreamResponse:
@@ -86,10 +97,17 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.SETTINGS] = settings
     app[keys.HUB] = Hub(settings.sse_ring_max, settings.sse_client_buffer)
     app[keys.TAP] = Tap()
+    app[keys.TASKS] = Tasks()
+    app[keys.CLOCK] = ClockSkew()
     app[keys.DEBUG_LIMITER] = RateLimiter(rate_per_sec=20, burst=40)
     app[keys.STARTED_AT] = time.time()
-    app[CLOCK] = ClockSkew()
-    app.cleanup_ctx.extend([db_ctx, twitch_ctx, processor_ctx, ttl_ctx, heartbeat_ctx])
+
+    app.cleanup_ctx.append(db_ctx)
+    if settings.twitch_configured:
+        app.cleanup_ctx.append(twitch_ctx)
+    app.cleanup_ctx.extend(
+        [processor_ctx, background("ttl-checkpoint", jobs.ttl_loop), background("sse-heartbeat", heartbeats)]
+    )
     app.on_shutdown.append(close_streams)
 
     app.router.add_post("/eventsub/webhook", eventsub_webhook)

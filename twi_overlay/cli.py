@@ -1,4 +1,4 @@
-"""`twi-overlay serve|migrate|token|maintenance|backup` (SPEC §13). Errors → stderr, non-zero exit."""
+"""`twi-overlay serve|migrate|token|maintenance|subscriptions|backup`. Errors go to stderr, with a non-zero exit."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from twi_overlay.config import ConfigError, Settings, load_settings
-from twi_overlay.logs import setup_logging
+from twi_overlay.ops.logs import setup_logging
 
 log = logging.getLogger("twi_overlay")
 
@@ -94,7 +94,7 @@ async def serve(app: Any, host: str, port: int, shutdown_timeout: float, ready: 
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
-    from twi_overlay.migrate import migrate
+    from twi_overlay.store.migrate import migrate
 
     settings = _settings()
     _logging(settings)
@@ -104,7 +104,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_token(args: argparse.Namespace) -> int:
-    from twi_overlay.auth import mint_token
+    from twi_overlay.web.auth import mint_token
 
     settings = _settings()
     token, _exp = mint_token(settings.sse_token_signing_key, args.aud, args.sub, args.ttl)
@@ -115,9 +115,9 @@ def cmd_token(args: argparse.Namespace) -> int:
 def cmd_maintenance(args: argparse.Namespace) -> int:
     import orjson
 
-    from twi_overlay.db import Database
-    from twi_overlay.jobs import maintenance
-    from twi_overlay.migrate import migrate
+    from twi_overlay.ops.jobs import maintenance
+    from twi_overlay.store.database import Database
+    from twi_overlay.store.migrate import migrate
 
     settings = _settings()
     _logging(settings)
@@ -136,7 +136,7 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from twi_overlay.db import connect_sync
+    from twi_overlay.store.sqlite import connect
 
     settings = _settings()
     dest = Path(args.dest)
@@ -147,7 +147,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
         print(f"backup: no database at {settings.database_path}", file=sys.stderr)
         return 1
     dest.parent.mkdir(parents=True, exist_ok=True)
-    src = connect_sync(settings.database_path)
+    src = connect(settings.database_path)
     out = sqlite3.connect(dest)
     try:
         src.backup(out)
@@ -163,15 +163,14 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_subscriptions(args: argparse.Namespace) -> int:
-    from twi_overlay.db import Database
-    from twi_overlay.migrate import migrate
-    from twi_overlay.subscriptions import diff, reconcile
-    from twi_overlay.twitch import Twitch, TwitchError
+    from twi_overlay.store.database import Database
+    from twi_overlay.store.migrate import migrate
+    from twi_overlay.twitch.client import Twitch, TwitchError
+    from twi_overlay.twitch.subscriptions import diff, reconcile
 
     settings = _settings()
     _logging(settings)
-    twitch_ok = settings.twitch_client_id and settings.twitch_client_secret
-    if not twitch_ok:
+    if not settings.twitch_configured:
         print("subscriptions: TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set", file=sys.stderr)
         return 2
     migrate(settings.database_path)

@@ -1,17 +1,26 @@
-"""Settings from the environment (SPEC §10): one frozen object, validated with clear errors."""
+"""Settings from the environment: each declared once, below, with its variable, default, bounds and doc.
+
+`load_settings()` reads every declared variable, checks it, then applies the rules that tie settings
+together (what production requires, the development secrets, defaults derived from others). Every
+failing check is reported at once, one line each, naming the variable and never printing its value.
+The README's configuration table is generated from these declarations (`make docs`).
+"""
 
 from __future__ import annotations
 
 import os
 import secrets
 import stat
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import Field, dataclass, field, fields
 from pathlib import Path
+from typing import Any, TypeVar
 
 import orjson
 
-DEV_DB_PATH = "./data/app.db"
+from twi_overlay import SOURCE_ROOT
+
+T = TypeVar("T")
 TWITCH_API_BASE = "https://api.twitch.tv/helix"
 TWITCH_AUTH_BASE = "https://id.twitch.tv/oauth2"
 LOG_LEVELS = {
@@ -34,32 +43,168 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Env:
+    """How one setting is read from the environment."""
+
+    name: str
+    doc: str
+    shown_default: str | None = None  # for the docs, when the default is computed or secret
+    lo: float | None = None
+    hi: float | None = None
+    parse: Callable[[str], Any] | None = None  # raises ValueError(message) for a bad value
+    also: tuple[str, ...] = ()  # other variables read when `name` is unset
+    secret: bool = False
+
+
+def setting(default: T, name: str, doc: str, **how: Any) -> T:
+    env = Env(name, doc, **how)
+    return field(default=default, repr=not env.secret, metadata={"env": env})
+
+
+def default_data_dir() -> Path:
+    """Where development keeps its database and throw-away secrets: `data/` of the checkout the package
+    runs from (so `make run` and `twi-overlay token` agree from any directory), or the user's data
+    directory for an installed package."""
+    if (SOURCE_ROOT / "pyproject.toml").exists():
+        return SOURCE_ROOT / "data"
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "twi-overlay"
+
+
+def _app_env(raw: str) -> str:
+    value = raw.lower()
+    if value == "prod":
+        return "production"
+    if value in ("dev", "stg", "staging", "test"):
+        return "development"
+    if value not in ("development", "production"):
+        raise ValueError("must be 'development' or 'production'")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    # RUST_LOG may look like "info" or "twi_overlay=debug,info": take the last bare level.
+    level = "INFO"
+    for part in raw.lower().split(","):
+        name = part.split("=")[-1].strip()
+        if name in LOG_LEVELS:
+            level = LOG_LEVELS[name]
+    return level
+
+
+def _database_path(raw: str) -> str:
+    # "sqlite://" + the file's path as is: sqlite:///var/x.db -> /var/x.db
+    if not raw.startswith("sqlite://"):
+        raise ValueError("must start with sqlite://")
+    return raw[len("sqlite://") :]
+
+
+def _url(raw: str) -> str:
+    return raw.rstrip("/")
+
+
+@dataclass(frozen=True)
 class Settings:
-    app_env: str = "development"
-    base_url: str = "http://127.0.0.1:8080"
-    log_level: str = "INFO"
-    host: str = "127.0.0.1"
-    port: int = 8080
-    database_path: str = DEV_DB_PATH
-    twitch_client_id: str = ""
-    twitch_client_secret: str = field(default="", repr=False)
-    oauth_redirect_uri: str = ""
-    webhook_secret: str = field(default="", repr=False)
-    sse_token_signing_key: str = field(default="", repr=False)
-    twitch_api_base: str = TWITCH_API_BASE
-    twitch_auth_base: str = TWITCH_AUTH_BASE
-    sse_heartbeat_secs: float = 25.0
-    sse_ring_max: int = 1000
-    sse_client_buffer: int = 65536  # unsent bytes a client may lag behind before it is dropped
-    sse_token_ttl_secs: int = 300
-    ttl_interval_secs: float = 600.0
-    retention_hours: float = 72.0
-    max_clock_skew_secs: float = 600.0
-    shutdown_timeout_secs: float = 5.0
-    helix_poll_secs: float = 1.0
-    helix_backoff_secs: float = 1.0
-    helix_throttle_secs: float = 0.2
-    warnings: tuple[str, ...] = ()
+    app_env: str = setting(
+        "development",
+        "APP_ENV",
+        "`production`: every secret required, JSON logs, mocks off, `/_debug/*` admin-only",
+        parse=_app_env,
+    )
+    base_url: str = setting(
+        "",
+        "APP_BASE_URL",
+        "the public URL; https required in production",
+        shown_default="`http://HOST:PORT`",
+        parse=_url,
+    )
+    log_level: str = setting(
+        "INFO",
+        "LOG_LEVEL",
+        "`debug`, `info`, `warning`, `error`; the runbook's env file says `RUST_LOG`, read when `LOG_LEVEL` is unset",
+        shown_default="`info`",
+        also=("RUST_LOG",),
+        parse=_log_level,
+    )
+    host: str = setting("127.0.0.1", "HOST", "address to listen on")
+    port: int = setting(8080, "PORT", "port to listen on", lo=0, hi=65535)
+    database_path: str = setting(
+        "",
+        "DATABASE_URL",
+        "`sqlite://` + the file's path as is: `sqlite:///var/lib/twi-overlay/data/app.db`; required in production",
+        shown_default="`data/app.db` of the checkout",
+        parse=_database_path,
+    )
+    twitch_client_id: str = setting("", "TWITCH_CLIENT_ID", "your app's client id; required in production")
+    twitch_client_secret: str = setting(
+        "", "TWITCH_CLIENT_SECRET", "your app's client secret; required in production", secret=True
+    )
+    oauth_redirect_uri: str = setting(
+        "",
+        "OAUTH_REDIRECT_URI",
+        "the redirect URL registered with Twitch; https required in production",
+        shown_default="`APP_BASE_URL/oauth/callback`",
+    )
+    webhook_secret: str = setting(
+        "",
+        "WEBHOOK_SECRET",
+        "signs EventSub deliveries; 10-100 ASCII characters, production: 32-100",
+        shown_default="generated in development",
+        secret=True,
+    )
+    sse_token_signing_key: str = setting(
+        "",
+        "SSE_TOKEN_SIGNING_KEY",
+        "signs stream and API tokens; production: at least 32 bytes",
+        shown_default="generated in development",
+        secret=True,
+    )
+    twitch_api_base: str = setting(TWITCH_API_BASE, "TWITCH_API_BASE", "Helix base URL (tests use a fake)", parse=_url)
+    twitch_auth_base: str = setting(
+        TWITCH_AUTH_BASE, "TWITCH_AUTH_BASE", "OAuth base URL (tests use a fake)", parse=_url
+    )
+    sse_heartbeat_secs: float = setting(
+        25.0, "SSE_HEARTBEAT_SECS", "`:heartbeat` comment interval on every stream", lo=0.05, hi=3600
+    )
+    sse_ring_max: int = setting(1000, "SSE_RING_MAX", "events kept per broadcaster for replay", lo=1, hi=1_000_000)
+    sse_client_buffer: int = setting(
+        65536,
+        "SSE_CLIENT_BUFFER_BYTES",
+        "unsent bytes a stream may lag before it is dropped (it resumes by replay)",
+        lo=1024,
+        hi=16 * 1024 * 1024,
+    )
+    sse_token_ttl_secs: int = setting(
+        300, "SSE_TOKEN_TTL_SECS", "lifetime of tokens from `POST /api/sse-token`", lo=10, hi=86400
+    )
+    ttl_interval_secs: float = setting(600.0, "TTL_INTERVAL_SECS", "TTL + checkpoint job interval", lo=0.05, hi=86400)
+    retention_hours: float = setting(
+        72.0, "RETENTION_HOURS", "how long deliveries and the command log are kept", lo=1, hi=24 * 365
+    )
+    max_clock_skew_secs: float = setting(
+        600.0,
+        "EVENTSUB_MAX_SKEW_SECS",
+        "a delivery's timestamp may be this far from our clock; `/healthz` fails at half of it",
+        lo=10,
+        hi=600,
+    )
+    shutdown_timeout_secs: float = setting(
+        5.0,
+        "SHUTDOWN_TIMEOUT_SECS",
+        "time requests get to finish on SIGTERM (keep it under systemd's TimeoutStopSec)",
+        lo=0,
+        hi=60,
+    )
+    helix_poll_secs: float = setting(
+        1.0, "HELIX_POLL_SECS", "status-update worker: idle poll interval", lo=0.01, hi=3600
+    )
+    helix_backoff_secs: float = setting(
+        1.0, "HELIX_BACKOFF_SECS", "status-update worker: first retry delay after a 5xx", lo=0.001, hi=3600
+    )
+    helix_throttle_secs: float = setting(
+        0.2, "HELIX_THROTTLE_SECS", "status-update worker: pause between two requests", lo=0.0, hi=60
+    )
+    warnings: tuple[str, ...] = ()  # said once at start-up (development secrets)
 
     @property
     def production(self) -> bool:
@@ -69,16 +214,108 @@ class Settings:
     def development(self) -> bool:
         return not self.production
 
+    @property
+    def twitch_configured(self) -> bool:
+        return bool(self.twitch_client_id and self.twitch_client_secret)
 
-def _database_path(url: str) -> str:
-    # DATABASE_URL is "sqlite://" + the file's path as is: sqlite:///var/x.db -> /var/x.db
-    if url.startswith("sqlite://"):
-        return url[len("sqlite://") :]
-    raise ValueError("DATABASE_URL must start with sqlite://")
+
+def declared() -> list[tuple[Field[Any], Env]]:
+    """Every setting read from the environment, in declaration order."""
+    return [(f, f.metadata["env"]) for f in fields(Settings) if "env" in f.metadata]
+
+
+def _num(value: float | None) -> str:
+    return "" if value is None else f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+
+
+def _convert(raw: str, kind: Any, env: Env) -> Any:
+    if env.parse is not None:
+        return env.parse(raw)
+    if kind in (int, "int", float, "float"):
+        number_type = int if kind in (int, "int") else float
+        try:
+            value = number_type(raw)
+        except ValueError:
+            raise ValueError("must be an integer" if number_type is int else "must be a number") from None
+        if (env.lo is not None and value < env.lo) or (env.hi is not None and value > env.hi):
+            raise ValueError(f"must be between {_num(env.lo)} and {_num(env.hi)}")
+        return value
+    return raw
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    environ = os.environ if environ is None else environ
+    problems: list[str] = []
+    values: dict[str, Any] = {}
+    given: set[str] = set()
+    for f, env in declared():
+        raw = next((environ[n].strip() for n in (env.name, *env.also) if environ.get(n, "").strip()), None)
+        if raw is None:
+            continue
+        given.add(f.name)  # set, even if its value is refused below
+        try:
+            values[f.name] = _convert(raw, f.type, env)
+        except ValueError as exc:
+            problems.append(f"{env.name}: {exc}")
+    settings = Settings(**values)
+    problems += _production_problems(settings, given) if settings.production else _development_problems(settings)
+    if problems:
+        raise ConfigError(problems)
+    return _complete(settings, given)
+
+
+def _production_problems(s: Settings, given: set[str]) -> list[str]:
+    problems = []
+    if "database_path" not in given:
+        problems.append("DATABASE_URL: required in production (sqlite:///var/lib/twi-overlay/data/app.db)")
+    if not s.twitch_client_id:
+        problems.append("TWITCH_CLIENT_ID: required in production")
+    if not s.twitch_client_secret:
+        problems.append("TWITCH_CLIENT_SECRET: required in production")
+    if not s.webhook_secret:
+        problems.append("WEBHOOK_SECRET: required in production (32-100 ASCII characters)")
+    elif not (s.webhook_secret.isascii() and 32 <= len(s.webhook_secret) <= 100):
+        problems.append("WEBHOOK_SECRET: must be 32-100 ASCII characters")
+    if not s.sse_token_signing_key:
+        problems.append("SSE_TOKEN_SIGNING_KEY: required in production (at least 32 bytes)")
+    elif len(s.sse_token_signing_key.encode()) < 32:
+        problems.append("SSE_TOKEN_SIGNING_KEY: must be at least 32 bytes")
+    if not s.base_url.startswith("https://"):
+        problems.append("APP_BASE_URL: must be an https:// URL in production")
+    if not s.oauth_redirect_uri.startswith("https://"):
+        problems.append("OAUTH_REDIRECT_URI: must be an https:// URL in production")
+    return problems
+
+
+def _development_problems(s: Settings) -> list[str]:
+    if s.webhook_secret and not (s.webhook_secret.isascii() and 10 <= len(s.webhook_secret) <= 100):
+        return ["WEBHOOK_SECRET: must be 10-100 ASCII characters (Twitch's limit)"]
+    return []
+
+
+def _complete(s: Settings, given: set[str]) -> Settings:
+    """Defaults that depend on other settings, and development's throw-away secrets."""
+    changes: dict[str, Any] = {}
+    database_path = s.database_path or str(default_data_dir() / "app.db")
+    changes["database_path"] = database_path
+    base_url = s.base_url
+    if not base_url:
+        shown_host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host  # noqa: S104
+        base_url = changes["base_url"] = f"http://{shown_host}:{s.port}"
+    if not s.oauth_redirect_uri:
+        changes["oauth_redirect_uri"] = f"{base_url}/oauth/callback"
+    if s.development and not (s.webhook_secret and s.sse_token_signing_key):
+        dev = _dev_secrets(database_path)
+        changes["webhook_secret"] = s.webhook_secret or dev["WEBHOOK_SECRET"]
+        changes["sse_token_signing_key"] = s.sse_token_signing_key or dev["SSE_TOKEN_SIGNING_KEY"]
+        changes["warnings"] = (
+            "development mode: using throw-away secrets stored beside the database; never use them in production",
+        )
+    return Settings(**{**{f.name: getattr(s, f.name) for f in fields(Settings)}, **changes})
 
 
 def _dev_secrets(db_path: str) -> dict[str, str]:
-    """Throw-away development secrets, kept beside the dev database so the CLI and server agree."""
+    """Throw-away development secrets, kept beside the development database so the CLI and server agree."""
     path = Path(db_path).resolve().parent / ".dev-secrets.json"
     if path.exists():
         try:
@@ -97,139 +334,19 @@ def _dev_secrets(db_path: str) -> dict[str, str]:
     return data
 
 
-def load_settings(env: Mapping[str, str] | None = None) -> Settings:
-    env = os.environ if env is None else env
-    problems: list[str] = []
-    warnings: list[str] = []
-
-    def get(name: str, default: str = "") -> str:
-        return env.get(name, default).strip()
-
-    app_env = get("APP_ENV", "development").lower()
-    if app_env in ("prod",):
-        app_env = "production"
-    if app_env in ("dev", "stg", "staging", "test"):
-        app_env = "development"
-    if app_env not in ("development", "production"):
-        problems.append("APP_ENV: must be 'development' or 'production'")
-        app_env = "development"
-    production = app_env == "production"
-
-    level_raw = (get("LOG_LEVEL") or get("RUST_LOG") or "info").lower()
-    # RUST_LOG may look like "info" or "twi_overlay=debug,info": take the last bare level.
-    level = "INFO"
-    for part in level_raw.split(","):
-        lvl = part.split("=")[-1].strip()
-        if lvl in LOG_LEVELS:
-            level = LOG_LEVELS[lvl]
-    port_s = get("PORT", "8080")
-    try:
-        port = int(port_s)
-        if not 0 <= port <= 65535:
-            raise ValueError
-    except ValueError:
-        problems.append("PORT: must be an integer 0-65535")
-        port = 8080
-
-    db_url = get("DATABASE_URL")
-    db_path = DEV_DB_PATH
-    if db_url:
-        try:
-            db_path = _database_path(db_url)
-        except ValueError as exc:
-            problems.append(f"DATABASE_URL: {exc}")
-    elif production:
-        problems.append("DATABASE_URL: required in production (sqlite:///var/lib/twi-overlay/data/app.db)")
-
-    def number(name: str, default: float, lo: float, hi: float, kind: type = float) -> float:
-        raw = get(name)
-        if not raw:
-            return default
-        try:
-            val = kind(raw)
-        except ValueError:
-            problems.append(f"{name}: must be a number")
-            return default
-        if not lo <= val <= hi:
-            problems.append(f"{name}: must be between {lo:g} and {hi:g}")
-            return default
-        return val
-
-    heartbeat = number("SSE_HEARTBEAT_SECS", 25.0, 0.05, 3600)
-    ring = int(number("SSE_RING_MAX", 1000, 1, 1_000_000, int))
-    ttl_interval = number("TTL_INTERVAL_SECS", 600.0, 0.05, 86400)
-    token_ttl = int(number("SSE_TOKEN_TTL_SECS", 300, 10, 86400, int))
-    helix_poll = number("HELIX_POLL_SECS", 1.0, 0.01, 3600)
-    helix_backoff = number("HELIX_BACKOFF_SECS", 1.0, 0.001, 3600)
-    helix_throttle = number("HELIX_THROTTLE_SECS", 0.2, 0.0, 60)
-    client_buffer = int(number("SSE_CLIENT_BUFFER_BYTES", 65536, 1024, 16 * 1024 * 1024, int))
-
-    client_id = get("TWITCH_CLIENT_ID")
-    client_secret = get("TWITCH_CLIENT_SECRET")
-    webhook_secret = get("WEBHOOK_SECRET")
-    signing_key = get("SSE_TOKEN_SIGNING_KEY")
-    base_url = get("APP_BASE_URL", "")
-    redirect = get("OAUTH_REDIRECT_URI", "")
-    host = get("HOST", "127.0.0.1")
-
-    if production:
-        if not client_id:
-            problems.append("TWITCH_CLIENT_ID: required in production")
-        if not client_secret:
-            problems.append("TWITCH_CLIENT_SECRET: required in production")
-        if not webhook_secret:
-            problems.append("WEBHOOK_SECRET: required in production (32-100 ASCII characters)")
-        elif not (webhook_secret.isascii() and 32 <= len(webhook_secret) <= 100):
-            problems.append("WEBHOOK_SECRET: must be 32-100 ASCII characters")
-        if not signing_key:
-            problems.append("SSE_TOKEN_SIGNING_KEY: required in production (at least 32 bytes)")
-        elif len(signing_key.encode()) < 32:
-            problems.append("SSE_TOKEN_SIGNING_KEY: must be at least 32 bytes")
-        if not base_url.startswith("https://"):
-            problems.append("APP_BASE_URL: must be an https:// URL in production")
-        if not redirect.startswith("https://"):
-            problems.append("OAUTH_REDIRECT_URI: must be an https:// URL in production")
-    else:
-        if webhook_secret and not (webhook_secret.isascii() and 10 <= len(webhook_secret) <= 100):
-            problems.append("WEBHOOK_SECRET: must be 10-100 ASCII characters (Twitch's limit)")
-        if not webhook_secret or not signing_key:
-            if not problems:
-                dev = _dev_secrets(db_path)
-                webhook_secret = webhook_secret or dev["WEBHOOK_SECRET"]
-                signing_key = signing_key or dev["SSE_TOKEN_SIGNING_KEY"]
-                warnings.append(
-                    "development mode: using throw-away secrets stored beside the database; "
-                    "never use them in production"
-                )
-
-    if problems:
-        raise ConfigError(problems)
-
-    if not base_url:
-        shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-        base_url = f"http://{shown_host}:{port}"
-    base_url = base_url.rstrip("/")
-    return Settings(
-        app_env=app_env,
-        base_url=base_url,
-        log_level=level,
-        host=host,
-        port=port,
-        database_path=db_path,
-        twitch_client_id=client_id,
-        twitch_client_secret=client_secret,
-        oauth_redirect_uri=redirect or f"{base_url}/oauth/callback",
-        webhook_secret=webhook_secret,
-        sse_token_signing_key=signing_key,
-        twitch_api_base=get("TWITCH_API_BASE", TWITCH_API_BASE).rstrip("/"),
-        twitch_auth_base=get("TWITCH_AUTH_BASE", TWITCH_AUTH_BASE).rstrip("/"),
-        sse_heartbeat_secs=heartbeat,
-        sse_ring_max=ring,
-        sse_token_ttl_secs=token_ttl,
-        sse_client_buffer=client_buffer,
-        helix_poll_secs=helix_poll,
-        helix_backoff_secs=helix_backoff,
-        helix_throttle_secs=helix_throttle,
-        ttl_interval_secs=ttl_interval,
-        warnings=tuple(warnings),
-    )
+def markdown_table() -> str:
+    """The README's configuration table, from the declarations above."""
+    lines = ["| variable | default | notes |", "|---|---|---|"]
+    for f, env in declared():
+        name = " / ".join(f"`{n}`" for n in (env.name, *env.also))
+        if env.shown_default is not None:
+            default = env.shown_default
+        elif f.default in ("", None):
+            default = "—"
+        else:
+            default = f"`{_num(f.default)}`" if isinstance(f.default, float) else f"`{f.default}`"
+        bounds = ""
+        if env.lo is not None and env.hi is not None:
+            bounds = f" ({_num(env.lo)}–{_num(env.hi)})"
+        lines.append(f"| {name} | {default} | {env.doc}{bounds} |")
+    return "\n".join(lines) + "\n"

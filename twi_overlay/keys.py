@@ -1,20 +1,29 @@
-"""Every web.AppKey the application uses."""
+"""Every web.AppKey the application uses, with the type of what it holds (wiring: app.py)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from aiohttp import web
 
-if TYPE_CHECKING:
-    pass
+from twi_overlay.config import Settings
+from twi_overlay.ops.background import Tasks
+from twi_overlay.ops.clock import ClockSkew
+from twi_overlay.ops.tap import Tap
+from twi_overlay.pipeline import Processor
+from twi_overlay.store.database import Database
+from twi_overlay.stream.hub import Hub
+from twi_overlay.twitch.client import Twitch
+from twi_overlay.twitch.helix_worker import HelixWorker
+from twi_overlay.web.ratelimit import RateLimiter
 
-SETTINGS = web.AppKey("settings", "Settings")
-DB = web.AppKey("db", "Database")
-HUB = web.AppKey("hub", "Hub")
-TAP = web.AppKey("tap", "Tap")
-PROCESSOR = web.AppKey("processor", "Processor")
-DEBUG_LIMITER = web.AppKey("debug_limiter", "RateLimiter")
+SETTINGS = web.AppKey("settings", Settings)
+DB = web.AppKey("db", Database)
+HUB = web.AppKey("hub", Hub)
+TAP = web.AppKey("tap", Tap)
+PROCESSOR = web.AppKey("processor", Processor)
+TASKS = web.AppKey("tasks", Tasks)  # one-off tasks (after a sign-in), cancelled at shutdown
+CLOCK = web.AppKey("clock_skew", ClockSkew)
+DEBUG_LIMITER = web.AppKey("debug_limiter", RateLimiter)
 STARTED_AT = web.AppKey("started_at", float)
-TWITCH = web.AppKey("twitch", "Twitch")
-HELIX = web.AppKey("helix", "HelixWorker")
+# Only when Twitch is configured (TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET): read with app.get().
+TWITCH = web.AppKey("twitch", Twitch)
+HELIX = web.AppKey("helix", HelixWorker)

@@ -13,37 +13,19 @@ from typing import Any
 
 import orjson
 
-from twi_overlay import metrics, repo
-from twi_overlay.db import Database, DatabaseClosed, Tx
-from twi_overlay.domain.commands import execute
-from twi_overlay.domain.errors import CommandError
+from twi_overlay import pacing, repo
 from twi_overlay.domain.events import admin_event
-from twi_overlay.eventsub import RECONSENT_REASONS, RESUBSCRIBE_REASONS, normalise
-from twi_overlay.sqlfiles import sql
-from twi_overlay.tap import Tap
+from twi_overlay.domain.outcomes import Refused
+from twi_overlay.domain.runner import execute
+from twi_overlay.ingest.eventsub import RECONSENT_REASONS, RESUBSCRIBE_REASONS, normalise
+from twi_overlay.ops import metrics
+from twi_overlay.ops.tap import Tap
+from twi_overlay.repo.events import StoredDelivery
+from twi_overlay.store.database import Database, DatabaseClosed
+from twi_overlay.store.tx import Tx
 
 log = logging.getLogger(__name__)
-# While webhook deliveries are arriving, processing works in small chunks and rests BUSY_REST_FACTOR
-# times as long as each chunk took (a quarter of the writer's time at most): the database thread's
-# Python work holds the GIL, every millisecond it holds it is a millisecond a webhook ACK can wait, and
-# its writes are what the checkpoint then has to sync. When deliveries stop, it runs flat out.
-# Measured at 200 deliveries/s over a 20,000 backlog on a 180,000-row database (server-side ACKs over
-# 5 ms in 10 s): factor 1 → 15 and 10, factor 2 → 4 and 8, factor 3 → 3, 2 and 2, while the backlog
-# still drains at ~400/s, twice that stream.
-BUSY_REST_FACTOR = 3
-CHUNK_BUSY = 2
-CHUNK_IDLE = 32
-BUSY_WINDOW_SECS = 0.25
-GATHER_SECS = 0.01
-YIELD_SECS = 0.05  # before each chunk, wait up to this long for the writer to have no ACK writes queued
-# When the writer never went idle in YIELD_SECS, deliveries arrive faster than it commits them: every
-# processing write would ride in (and slow) a batch of ACKs. Processing then takes a small chunk per
-# SATURATED_REST_SECS so it still moves, and catches up at full speed once the flood ends.
-SATURATED_REST_SECS = 0.25
-
-
-def _mark(tx: Tx, row_id: int, outcome: str) -> None:
-    tx.execute(sql.events.mark_processed, {"id": row_id, "now": time.time(), "outcome": outcome[:500]})
+PENDING_READ = 256  # stored deliveries read at once
 
 
 def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
@@ -53,21 +35,18 @@ def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
     bid = condition.get("broadcaster_user_id")
     metrics.EVENTSUB_REVOCATIONS.labels(reason).inc()
     if isinstance(sub.get("id"), str):
-        tx.execute(
-            sql.subscriptions.upsert,
-            {
-                "id": sub["id"],
-                "broadcaster_id": bid,
-                "type": str(sub.get("type") or ""),
-                "version": str(sub.get("version") or "1"),
-                "status": reason,
-                "resubscribe": int(reason in RESUBSCRIBE_REASONS),
-                "now": time.time(),
-            },
+        repo.subscriptions.record(
+            tx,
+            sub["id"],
+            bid if isinstance(bid, str) else None,
+            str(sub.get("type") or ""),
+            str(sub.get("version") or "1"),
+            reason,
+            reason in RESUBSCRIBE_REASONS,
         )
-    if isinstance(bid, str) and repo.broadcaster_exists(tx, bid):
+    if isinstance(bid, str) and repo.broadcasters.exists(tx, bid):
         if reason in RECONSENT_REASONS:
-            repo.set_needs_reconsent(tx, bid, True)
+            repo.broadcasters.set_needs_reconsent(tx, bid, True)
         tx.emit(
             admin_event(
                 bid,
@@ -84,16 +63,16 @@ def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
     return f"revoked: {reason}"
 
 
-def process_row(tx: Tx, row: dict[str, Any]) -> str:
+def process_row(tx: Tx, row: StoredDelivery) -> str:
     """One stored delivery, processed and marked in the caller's transaction. Returns the outcome."""
-    doc = orjson.loads(row["payload"])
-    if row["message_type"] == "revocation":
+    doc = orjson.loads(row.payload)
+    if row.message_type == "revocation":
         outcome = _revocation(tx, doc)
     else:
-        norm = normalise(row["subscription_type"], doc)
+        norm = normalise(row.subscription_type, doc)
         if norm is None:
             outcome = "ignored: unhandled type"
-        elif not repo.broadcaster_exists(tx, norm.broadcaster_id):
+        elif not repo.broadcasters.exists(tx, norm.broadcaster_id):
             outcome = "ignored: unknown broadcaster"
         else:
             result = execute(
@@ -104,22 +83,18 @@ def process_row(tx: Tx, row: dict[str, Any]) -> str:
                 source="twitch",
                 idempotency_key=norm.idempotency_key,
             )
-            if isinstance(result, CommandError):
+            if isinstance(result, Refused):
                 outcome = f"error: {result.code}"
-            elif result.get("replayed"):
+            elif result.replayed:
                 outcome = "duplicate: already processed"
             else:
-                outcome = result["result"] + (f": {result['reason']}" if result.get("reason") else "")
-    _mark(tx, row["id"], outcome)
+                outcome = result.result + (f": {result.reason}" if result.reason else "")
+    repo.events.mark_processed(tx, row.id, outcome)
     return outcome
 
 
-def _pending(tx: Tx, after: int) -> list[dict[str, Any]]:
-    return [dict(r) for r in tx.all(sql.events.pending_raw, {"after": after, "limit": 256})]
-
-
 def _mark_failed(tx: Tx, row_id: int, error: str) -> None:
-    _mark(tx, row_id, f"error: {error}")
+    repo.events.mark_processed(tx, row_id, f"error: {error}")
 
 
 class Processor:
@@ -140,7 +115,7 @@ class Processor:
         self._wake.set()
 
     def _busy(self) -> bool:
-        return time.monotonic() - self.last_ingress < BUSY_WINDOW_SECS
+        return time.monotonic() - self.last_ingress < pacing.PROCESS_BUSY_WINDOW_SECS
 
     async def drain(self) -> None:
         """Wait until every stored delivery has been processed (tests, shutdown)."""
@@ -148,30 +123,29 @@ class Processor:
             self._idle.clear()
             self._wake.set()
             await self._idle.wait()
-            pending = await self.db.read(lambda tx: tx.value(sql.events.count_pending))
-            if not pending:
+            if not await self.db.read(repo.events.count_pending):
                 return
 
-    async def _process(self, row: dict[str, Any]) -> None:
+    async def _process(self, row: StoredDelivery) -> None:
         started = time.perf_counter()
-        sub_type = row["subscription_type"]
+        sub_type = row.subscription_type
         try:
             outcome = await self.db.write(process_row, row)
             ok = not outcome.startswith("error")
         except DatabaseClosed:
             raise
         except Exception as exc:  # a bug must not wedge the queue: record it and move on
-            log.exception("processing a stored delivery failed", extra={"event_raw_id": row["id"]})
+            log.exception("processing a stored delivery failed", extra={"event_raw_id": row.id})
             outcome = f"error: {type(exc).__name__}"
             ok = False
-            await self.db.write(_mark_failed, row["id"], type(exc).__name__)
+            await self.db.write(_mark_failed, row.id, type(exc).__name__)
         self.processed += 1
         metrics.EVENTSUB_PROCESSED.labels(sub_type, outcome.split(":")[0]).inc()
         self.tap.record(
             "process",
             sub_type,
-            row["broadcaster_id"],
-            row["message_id"],
+            row.broadcaster_id,
+            row.message_id,
             ok=ok,
             ms=(time.perf_counter() - started) * 1000,
             outcome=outcome,
@@ -181,23 +155,23 @@ class Processor:
         after = 0  # ids are committed in increasing order by the single writer: a cursor suffices
         while True:
             self._wake.clear()
-            rows = await self.db.read(_pending, after)
+            rows = await self.db.read(repo.events.pending, after, PENDING_READ)
             if not rows:
                 self._idle.set()
                 await self._wake.wait()
                 if self._busy():
                     # Deliveries are streaming in: let a few more gather so one read serves many.
-                    await asyncio.sleep(GATHER_SECS)
+                    await asyncio.sleep(pacing.PROCESS_GATHER_SECS)
                 continue
             i = 0
             while i < len(rows):
                 busy = self._busy()
-                chunk = rows[i : i + (CHUNK_BUSY if busy else CHUNK_IDLE)]
+                chunk = rows[i : i + (pacing.PROCESS_CHUNK_BUSY if busy else pacing.PROCESS_CHUNK_IDLE)]
                 i += len(chunk)
-                writer_idle = await self.db.wait_idle(YIELD_SECS)
+                writer_idle = await self.db.wait_idle(pacing.PROCESS_YIELD_SECS)
                 started = time.monotonic()
                 await asyncio.gather(*(self._process(r) for r in chunk))
-                after = chunk[-1]["id"]
+                after = chunk[-1].id
                 if busy:
-                    rest = BUSY_REST_FACTOR * (time.monotonic() - started)
-                    await asyncio.sleep(rest if writer_idle else SATURATED_REST_SECS)
+                    rest = pacing.PROCESS_BUSY_REST_FACTOR * (time.monotonic() - started)
+                    await asyncio.sleep(rest if writer_idle else pacing.PROCESS_SATURATED_REST_SECS)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-OVERLAY_ENTRY_FIELDS = ("id", "position", "status", "user_name", "user_input", "enqueued_at")
+from twi_overlay.repo.queue import QueueEntry
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,22 +16,26 @@ class Event:
     data: dict[str, Any]  # admin view: everything
     overlay: dict[str, Any] | None = None  # public view; None = admin only
 
-
-def overlay_entry(entry: dict[str, Any]) -> dict[str, Any]:
-    return {k: entry[k] for k in OVERLAY_ENTRY_FIELDS}
-
-
-def _project(value: Any) -> Any:
-    if isinstance(value, dict) and "redemption_id" in value and "user_name" in value:
-        return overlay_entry(value)
-    if isinstance(value, list):
-        return [_project(v) for v in value]
-    return value
+    def wire(self) -> dict[str, Any]:
+        return {"type": self.type, "data": self.data}
 
 
-def queue_event(broadcaster_id: str, type_: str, data: dict[str, Any]) -> Event:
+def entry_event(
+    broadcaster_id: str,
+    type_: str,
+    *,
+    entry: QueueEntry | None = None,
+    entries: Sequence[QueueEntry] | None = None,
+    **extra: Any,
+) -> Event:
     """Queue events carry whole entries for the admin and trimmed entries for the overlay."""
-    return Event(broadcaster_id, type_, data, {k: _project(v) for k, v in data.items()})
+    data, overlay = dict(extra), dict(extra)
+    if entry is not None:
+        data["entry"], overlay["entry"] = entry.admin_view(), entry.overlay_view()
+    if entries is not None:
+        data["entries"] = [e.admin_view() for e in entries]
+        overlay["entries"] = [e.overlay_view() for e in entries]
+    return Event(broadcaster_id, type_, data, overlay)
 
 
 def admin_event(broadcaster_id: str, type_: str, data: dict[str, Any]) -> Event:

@@ -1,19 +1,28 @@
-"""Per-broadcaster settings: the exact SPEC §5 document, partial merges, validation naming the field."""
+"""A broadcaster's settings: the document, partial merges validated field by field, `settings.update`.
+
+The document (docs/api.md, "Settings"): `queue` (open, max_length, per_user_limit), `rewards` (reward
+id -> "queue" | "counter:<name>" | "ignore") and `overlay` (max_visible, show_counters, theme,
+animations), with a version bumped on every change.
+"""
 
 from __future__ import annotations
 
 import copy
-import re
 from typing import Any
 
-from twi_overlay.domain.errors import CommandError
+from twi_overlay import repo
+from twi_overlay.domain.context import Ctx, Handler, Result
+from twi_overlay.domain.events import Event
+from twi_overlay.domain.outcomes import Refusal, Refuse, invalid, malformed
+from twi_overlay.domain.payload import COUNTER_NAME
+from twi_overlay.repo.settings import StoredSettings
+from twi_overlay.store.tx import Tx
 
 DEFAULT_SETTINGS: dict[str, Any] = {
     "queue": {"open": True, "max_length": 50, "per_user_limit": 1},
     "rewards": {},
     "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True},
 }
-COUNTER_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _INT_RANGES = {
     ("queue", "max_length"): (1, 1000),
     ("queue", "per_user_limit"): (1, 100),
@@ -27,8 +36,20 @@ def default_settings() -> dict[str, Any]:
     return copy.deepcopy(DEFAULT_SETTINGS)
 
 
-def invalid(field: str, message: str) -> CommandError:
-    return CommandError(422, "invalid_value", f"{field}: {message}")
+def load(tx: Tx, broadcaster_id: str) -> StoredSettings:
+    """The broadcaster's settings; a broadcaster without any gets the defaults stored as version 1."""
+    found = repo.settings.get(tx, broadcaster_id)
+    if found is None:
+        repo.settings.insert(tx, broadcaster_id, default_settings())
+        return StoredSettings(1, default_settings())
+    return found
+
+
+def current(ctx: Ctx) -> StoredSettings:
+    """The settings a command works with, read once per command."""
+    if ctx.settings is None:
+        ctx.settings = load(ctx.tx, ctx.broadcaster_id)
+    return ctx.settings
 
 
 def valid_binding(value: Any) -> bool:
@@ -38,7 +59,7 @@ def valid_binding(value: Any) -> bool:
 
 
 def merge_settings(current: dict[str, Any], patch: Any) -> dict[str, Any]:
-    """Apply a partial settings document; raises 422 naming the first bad field."""
+    """Apply a partial settings document; refuses (422) naming the first bad field."""
     if not isinstance(patch, dict):
         raise invalid("settings", "must be an object")
     merged = copy.deepcopy(current)
@@ -48,33 +69,41 @@ def merge_settings(current: dict[str, Any], patch: Any) -> dict[str, Any]:
         if not isinstance(values, dict):
             raise invalid(f"settings.{section}", "must be an object")
         if section == "rewards":
-            for reward_id, binding in values.items():
-                if not reward_id or len(reward_id) > 100:
-                    raise invalid("settings.rewards", "reward ids must be 1-100 characters")
-                if binding is None:
-                    merged["rewards"].pop(reward_id, None)
-                elif not valid_binding(binding):
-                    raise invalid(f"settings.rewards.{reward_id}", 'must be "queue", "counter:<name>" or "ignore"')
-                else:
-                    merged["rewards"][reward_id] = binding
+            _merge_bindings(merged["rewards"], values)
             continue
         for name, value in values.items():
-            key = (section, name)
-            field = f"settings.{section}.{name}"
-            if key in _INT_RANGES:
-                lo, hi = _INT_RANGES[key]
-                if type(value) is not int or not lo <= value <= hi:
-                    raise invalid(field, f"must be an integer {lo}-{hi}")
-            elif key in _BOOLS:
-                if type(value) is not bool:
-                    raise invalid(field, "must be true or false")
-            elif key in _CHOICES:
-                if value not in _CHOICES[key]:
-                    raise invalid(field, "must be one of " + ", ".join(_CHOICES[key]))
-            else:
-                raise invalid(field, "unknown field")
+            _check(section, name, value)
             merged[section][name] = value
     return merged
+
+
+def _merge_bindings(bindings: dict[str, Any], patch: dict[str, Any]) -> None:
+    for reward_id, binding in patch.items():
+        if not reward_id or len(reward_id) > 100:
+            raise invalid("settings.rewards", "reward ids must be 1-100 characters")
+        if binding is None:
+            bindings.pop(reward_id, None)
+        elif not valid_binding(binding):
+            raise invalid(f"settings.rewards.{reward_id}", 'must be "queue", "counter:<name>" or "ignore"')
+        else:
+            bindings[reward_id] = binding
+
+
+def _check(section: str, name: str, value: Any) -> None:
+    key = (section, name)
+    field = f"settings.{section}.{name}"
+    if key in _INT_RANGES:
+        lo, hi = _INT_RANGES[key]
+        if type(value) is not int or not lo <= value <= hi:
+            raise invalid(field, f"must be an integer {lo}-{hi}")
+    elif key in _BOOLS:
+        if type(value) is not bool:
+            raise invalid(field, "must be true or false")
+    elif key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise invalid(field, "must be one of " + ", ".join(_CHOICES[key]))
+    else:
+        raise invalid(field, "unknown field")
 
 
 def public_settings(version: int, doc: dict[str, Any]) -> dict[str, Any]:
@@ -84,3 +113,37 @@ def public_settings(version: int, doc: dict[str, Any]) -> dict[str, Any]:
 
 def full_settings(version: int, doc: dict[str, Any]) -> dict[str, Any]:
     return {"version": version, **copy.deepcopy(doc)}
+
+
+def update(ctx: Ctx, payload: dict[str, Any]) -> Result:
+    """settings.update {version, settings}: sections merge into the current document."""
+    version = payload.get("version")
+    if type(version) is not int:
+        raise malformed("payload.version must be an integer")
+    if "settings" not in payload:
+        raise malformed("payload.settings is required")
+    stored = current(ctx)
+    if version != stored.version:
+        raise Refuse(
+            Refusal.CONFLICT,
+            "version_conflict",
+            f"settings are at version {stored.version}, not {version}; reload and retry",
+        )
+    merged = merge_settings(stored.doc, payload["settings"])
+    if not repo.settings.update(ctx.tx, ctx.broadcaster_id, version, merged):
+        raise Refuse(Refusal.CONFLICT, "version_conflict", "settings changed meanwhile; reload and retry")
+    ctx.settings = StoredSettings(version + 1, merged)
+    full = full_settings(version + 1, merged)
+    ctx.emit(
+        Event(
+            ctx.broadcaster_id,
+            "settings.updated",
+            {"settings": full},
+            {"settings": public_settings(version + 1, merged)},
+        )
+    )
+    return Result(data={"settings": full})
+
+
+COMMANDS: dict[str, Handler] = {"settings.update": update}
+ADMIN_COMMANDS = frozenset(COMMANDS)

@@ -1,0 +1,38 @@
+"""settings.update: partial merges, validation naming the field, optimistic versions."""
+
+from __future__ import annotations
+
+from tests.domain.commands import ok, refused
+from twi_overlay.domain.outcomes import Refusal
+from twi_overlay.store.database import Database
+
+
+async def test_settings_merge_validation_and_version(d: Database) -> None:
+    r = await ok(
+        d,
+        "settings.update",
+        {"version": 1, "settings": {"queue": {"open": False}, "rewards": {"r1": "counter:deaths"}}},
+    )
+    s = r["data"]["settings"]
+    assert s["version"] == 2 and s["queue"] == {"open": False, "max_length": 50, "per_user_limit": 1}
+    assert s["rewards"] == {"r1": "counter:deaths"} and s["overlay"]["theme"] == "dark"
+    # overlay sees no reward bindings
+    assert r["events"][0]["data"]["settings"]["rewards"] == {"r1": "counter:deaths"}
+    conflict = await refused(d, "settings.update", {"version": 1, "settings": {}})
+    assert (conflict.kind, conflict.code) == (Refusal.CONFLICT, "version_conflict")
+    for patch, field in [
+        ({"queue": {"max_length": 0}}, "settings.queue.max_length"),
+        ({"queue": {"max_length": 1001}}, "settings.queue.max_length"),
+        ({"queue": {"per_user_limit": 101}}, "settings.queue.per_user_limit"),
+        ({"queue": {"open": "yes"}}, "settings.queue.open"),
+        ({"overlay": {"max_visible": 51}}, "settings.overlay.max_visible"),
+        ({"overlay": {"theme": "pink"}}, "settings.overlay.theme"),
+        ({"overlay": {"colour": 1}}, "settings.overlay.colour"),
+        ({"rewards": {"r2": "queue-ish"}}, "settings.rewards.r2"),
+        ({"nonsense": {}}, "settings.nonsense"),
+    ]:
+        err = await refused(d, "settings.update", {"version": 2, "settings": patch})
+        assert err.kind is Refusal.INVALID and err.message.startswith(field + ":"), (patch, err.message)
+    r = await ok(d, "settings.update", {"version": 2, "settings": {"rewards": {"r1": None, "r3": "queue"}}})
+    assert r["data"]["settings"]["rewards"] == {"r3": "queue"}
+    assert (await refused(d, "settings.update", {"settings": {}})).kind is Refusal.MALFORMED

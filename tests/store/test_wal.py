@@ -1,0 +1,90 @@
+"""The checkpoint policy: a WAL that PASSIVE passes cannot catch up with is restarted; never waiting on readers."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from tests.store.helpers import fill_wal, wal_bytes
+from twi_overlay.store import wal
+from twi_overlay.store.database import Database
+from twi_overlay.store.migrate import migrate
+
+
+async def test_the_writer_restarts_a_wal_that_passive_checkpoints_cannot_catch_up_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def never_catches_up(conn: object) -> tuple[int, int, int]:
+        return 0, 10**6, 0
+
+    # A PASSIVE checkpointer that never catches up (as under a steady stream of writes).
+    monkeypatch.setattr(wal, "passive_checkpoint", never_catches_up)
+    monkeypatch.setattr(wal, "CHECKPOINT_EVERY_SECS", 3600)  # the test runs the passes itself
+    path = str(tmp_path / "app.db")
+    migrate(path)
+    db = Database(path)
+    await db.open()
+    try:
+        await fill_wal(db, 1000)  # ~4 MB of WAL
+        high_water = wal_bytes(db)
+        assert high_water > 2 * 2**20
+        await db.checkpoint_pass()  # what the checkpointer task does every second
+        assert db.wal_restarts == 1
+        await fill_wal(db, 500)  # the next write starts the WAL over from its first frame ...
+        _busy, frames, _done = await db.checkpoint("PASSIVE")
+        assert 0 < frames < 1000  # ... so it holds only what came after the restart
+        assert wal_bytes(db) == high_water  # written over in place: neither grown nor cut back
+    finally:
+        await db.close()
+
+
+async def test_a_checkpoint_never_holds_the_writer_behind_an_old_reader(db: Database) -> None:
+    await fill_wal(db, 50)
+    reader = sqlite3.connect(db.path, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM event_raw").fetchone()  # holds a snapshot, like a backup
+        await fill_wal(db, 100)
+        started = asyncio.get_running_loop().time()
+        busy, _frames, _done = await db.checkpoint("TRUNCATE")
+        assert busy == 1
+        assert asyncio.get_running_loop().time() - started < 1.0  # busy_timeout is 5 s
+        assert await db.write(lambda tx: tx.value("SELECT 1")) == 1
+        reader.execute("COMMIT")
+        assert (await db.checkpoint("TRUNCATE"))[0] == 0
+        assert wal_bytes(db) == 0
+    finally:
+        reader.close()
+
+
+async def test_restart_waits_until_passive_passes_have_copied_nearly_everything(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    restarts: list[str] = []
+
+    async def on_writer(writer: object, mode: str = "TRUNCATE") -> tuple[int, int, int]:
+        restarts.append(mode)
+        return 0, 0, 0
+
+    monkeypatch.setattr(wal, "checkpoint_on_writer", on_writer)
+    # The writer outruns every pass (WAL long, much left to copy): no RESTART yet, the writer is left alone.
+    long = wal.WAL_RESTART_FRAMES + 800
+
+    def passes_reporting(*reports: tuple[int, int, int]) -> object:
+        left = iter(reports)
+
+        async def passive(conn: object) -> tuple[int, int, int]:
+            return next(left)
+
+        return passive
+
+    monkeypatch.setattr(wal, "passive_checkpoint", passes_reporting(*[(0, long, 1000)] * 10))
+    await db.checkpoint_pass()
+    assert restarts == []
+    # A second pass leaves little: now the RESTART is cheap and happens.
+    monkeypatch.setattr(wal, "passive_checkpoint", passes_reporting((0, long, 1000), (0, long + 100, long)))
+    await db.checkpoint_pass()
+    assert restarts == ["RESTART"]

@@ -1,0 +1,77 @@
+"""Signing in against the fake Twitch, and a queue bound to one of its rewards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from yarl import URL
+
+from tests.conftest import update_settings
+from tests.fake_twitch import CLIENT_ID
+from tests.helpers import delivery, redemption_body
+from twi_overlay import keys
+
+
+async def sign_in(client: Any) -> dict[str, Any]:
+    r = await client.get("/oauth/login", allow_redirects=False)
+    assert r.status == 302
+    authorize = r.headers["Location"]
+    query = URL(authorize).query
+    assert query["scope"] == "channel:read:redemptions channel:manage:redemptions"
+    assert query["client_id"] == CLIENT_ID and len(query["state"]) >= 24 and query["response_type"] == "code"
+    async with client.session.get(authorize, allow_redirects=False) as consent:  # the user clicks "Authorize"
+        assert consent.status == 302
+        callback = consent.headers["Location"]
+    r = await client.session.get(callback, allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/admin/", await r.text()
+    return await (await client.get("/api/session")).json()
+
+
+USER = "5550001"
+
+
+async def after_sign_in(client: Any) -> None:
+    """Let the background work a sign-in starts (subscriptions, reward sync, catch-up) finish."""
+    await client.app[keys.TASKS].join()
+
+
+async def setup_queue(client: Any, fake: Any, reward_id: str | None = None, **reward: str) -> dict[str, str]:
+    """Sign in, then bind a reward to the queue: `reward_id`, or one created now in the fake with
+    `**reward` (after the sign-in's reward sync, so whether it is ours is not known yet)."""
+    session = await sign_in(client)
+    await after_sign_in(client)
+    created = reward_id is None
+    if reward_id is None:
+        reward_id = fake.add_reward(**reward)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    await update_settings(client, h, rewards={reward_id: "queue"}, queue={"per_user_limit": 50})
+    if created:
+        h["X-Created-Reward"] = reward_id  # popped by the caller before the headers are used
+    return h
+
+
+async def redeem(client: Any, fake: Any, reward_id: str, n: int = 1) -> list[str]:
+    ids = []
+    for i in range(n):
+        rid = fake.add_redemption(reward_id)
+        headers, raw = delivery(
+            redemption_body(
+                broadcaster_id=USER,
+                reward_id=reward_id,
+                redemption_id=rid,
+                user_id=f"v{i}-{rid[:4]}",
+                user_name=f"viewer{i}",
+            )
+        )
+        assert (await client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+        ids.append(rid)
+    await client.app[keys.PROCESSOR].drain()
+    return ids
+
+
+async def entries(client: Any) -> list[dict[str, Any]]:
+    return (await (await client.get("/api/state")).json())["queue"]
+
+
+async def history(client: Any) -> dict[str, str]:
+    return {e["redemption_id"]: e["helix_status"] for e in (await (await client.get("/api/history")).json())["data"]}

@@ -1,0 +1,146 @@
+"""EventSub subscriptions against the fake Twitch: created with the callback challenge answered by our
+own webhook, reconcile diff 0 after apply, stale ones removed, revocation leads to re-subscription."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from tests.helpers import delivery, rfc3339_nano
+from tests.twitch.helpers import sign_in
+from twi_overlay import keys
+from twi_overlay.ingest.eventsub import HANDLED_TYPES
+from twi_overlay.twitch import subscriptions
+
+
+async def settle(client: Any, fake: Any) -> None:
+    for _ in range(50):  # the reconcile after sign-in runs in the background
+        await asyncio.sleep(0.02)
+        await fake.settle()
+        if len(fake.subscriptions) >= len(HANDLED_TYPES):
+            break
+    await fake.settle()
+
+
+async def test_sign_in_creates_every_subscription_and_the_challenge_is_answered(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    session = await sign_in(app_client)
+    await settle(app_client, fake)
+    subs = list(fake.subscriptions.values())
+    assert sorted(s["type"] for s in subs) == sorted(HANDLED_TYPES)
+    assert {s["status"] for s in subs} == {"enabled"}  # our webhook echoed every signed challenge
+    assert {s["transport"]["callback"] for s in subs} == {str(app_client.make_url("/eventsub/webhook"))}
+    assert {s["condition"]["broadcaster_user_id"] for s in subs} == {"5550001"}
+    r = await app_client.get("/api/subscriptions")
+    body = await r.json()
+    assert body["missing"] == [] and body["stale"] == [] and body["summary"].startswith("7 enabled")
+    again = await (
+        await app_client.post("/api/subscriptions/reconcile", headers={"X-CSRF-Token": session["csrf_token"]})
+    ).json()
+    assert again["missing"] == [] and again["created"] == 0  # diff 0 after apply
+
+
+async def test_stale_and_failed_subscriptions_are_removed_and_recreated(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    await sign_in(app_client)
+    await settle(app_client, fake)
+    some = next(iter(fake.subscriptions.values()))
+    some["status"] = "notification_failures_exceeded"
+    foreign = {
+        "id": "stale-1",
+        "status": "enabled",
+        "type": "channel.follow",
+        "version": "2",
+        "condition": {"broadcaster_user_id": "5550001"},
+        "created_at": "x",
+        "cost": 1,
+        "transport": {"method": "webhook", "callback": str(app_client.make_url("/eventsub/webhook"))},
+    }
+    fake.subscriptions["stale-1"] = foreign
+    other_app = {**foreign, "id": "not-ours", "transport": {"method": "webhook", "callback": "https://elsewhere/cb"}}
+    fake.subscriptions["not-ours"] = other_app
+    result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
+    await fake.settle()
+    assert result["deleted"] == 2 and result["created"] == 1
+    assert "stale-1" not in fake.subscriptions and "not-ours" in fake.subscriptions  # never touch others'
+    assert sorted(s["type"] for s in fake.subscriptions.values() if s["id"] != "not-ours") == sorted(HANDLED_TYPES)
+    assert (await subscriptions.diff(app_client.app[keys.DB], app_client.app[keys.TWITCH]))["missing"] == []
+
+
+async def test_revocation_leads_to_resubscription(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    await sign_in(app_client)
+    await settle(app_client, fake)
+    sub = next(iter(fake.subscriptions.values()))
+    revoked = {**sub, "status": "notification_failures_exceeded"}
+    del fake.subscriptions[sub["id"]]  # Twitch drops a revoked subscription
+    secret = app_client.app[keys.SETTINGS].webhook_secret
+    headers, raw = delivery({"subscription": revoked}, "revocation", secret=secret, timestamp=rfc3339_nano())
+    assert (await app_client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await app_client.app[keys.PROCESSOR].drain()
+    result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
+    await fake.settle()
+    assert result["created"] == 1
+    assert sorted(s["type"] for s in fake.subscriptions.values()) == sorted(HANDLED_TYPES)
+
+
+async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(
+    app_client: Any, twitch: Any, tmp_path: Any
+) -> None:
+    import os
+    import subprocess
+
+    from tests.helpers import ROOT
+
+    fake, base = twitch
+    await sign_in(app_client)
+    await settle(app_client, fake)
+    settings = app_client.app[keys.SETTINGS]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{settings.database_path}",
+        "APP_BASE_URL": settings.base_url,
+        "TWITCH_CLIENT_ID": settings.twitch_client_id,
+        "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
+        "TWITCH_API_BASE": settings.twitch_api_base,
+        "TWITCH_AUTH_BASE": settings.twitch_auth_base,
+        "WEBHOOK_SECRET": settings.webhook_secret,
+        "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key,
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ROOT / "scripts" / "make-subscriptions.sh"), *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    ok = await asyncio.to_thread(cli)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "0 missing, 0 stale" in ok.stdout
+    del fake.subscriptions[next(iter(fake.subscriptions))]
+    missing = await asyncio.to_thread(cli)
+    assert missing.returncode == 1 and "1 missing" in missing.stdout and "missing:" in missing.stdout
+    applied = await asyncio.to_thread(cli, "--apply")
+    await fake.settle()
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    assert "created 1" in applied.stdout
+
+
+async def test_authorization_revoked_means_no_resubscription(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    await sign_in(app_client)
+    await settle(app_client, fake)
+    sub = next(iter(fake.subscriptions.values()))
+    fake.subscriptions.clear()  # the user disconnected the app: Twitch revokes everything
+    secret = app_client.app[keys.SETTINGS].webhook_secret
+    headers, raw = delivery({"subscription": {**sub, "status": "authorization_revoked"}}, "revocation", secret=secret)
+    assert (await app_client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await app_client.app[keys.PROCESSOR].drain()
+    result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
+    assert result["created"] == 0 and fake.subscriptions == {}
+    status = await (await app_client.get("/api/oauth/status")).json()
+    assert status["needs_reconsent"] is True

@@ -1,0 +1,68 @@
+"""Pages and development routes: the mock redemption, the dev login and mocks hidden in production, the tap."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import add_broadcaster, admin_headers
+from tests.sse_client import connect
+from tests.web.helpers import command, error
+from twi_overlay import keys
+from twi_overlay.app import create_app
+from twi_overlay.config import load_settings
+
+
+async def test_mock_redemption_goes_through_the_pipeline(client: Any) -> None:
+    await command(client, "settings.update", {"version": 1, "settings": {"rewards": {"mock-queue-reward": "queue"}}})
+    r = await client.post(
+        "/_debug/mock/redemption", json={"user_name": "Mocky", "user_input": "hello"}, headers=admin_headers()
+    )
+    assert r.status == 202
+    await client.app[keys.PROCESSOR].drain()
+    state = await (await client.get("/api/state", headers=admin_headers())).json()
+    assert [(e["user_name"], e["user_input"], e["source"]) for e in state["queue"]] == [("Mocky", "hello", "twitch")]
+    await error(await client.post("/_debug/mock/redemption", json={}), 401)
+
+
+async def test_production_hides_dev_login_and_mocks(aiohttp_client: Any, settings_env: dict[str, str]) -> None:
+    env = {
+        **settings_env,
+        "APP_ENV": "production",
+        "APP_BASE_URL": "https://o.example.com",
+        "OAUTH_REDIRECT_URI": "https://o.example.com/oauth/callback",
+        "TWITCH_CLIENT_ID": "cid",
+        "TWITCH_CLIENT_SECRET": "csecret",
+        "WEBHOOK_SECRET": "w" * 40,
+    }
+    client = await aiohttp_client(create_app(load_settings(env)))
+    await client.app[keys.DB].write(add_broadcaster)
+    await error(await client.get("/_debug/login"), 404)
+    await error(await client.post("/_debug/mock/redemption", json={}, headers=admin_headers()), 404)
+    await error(await client.get("/_debug/tap"), 401)  # admin-only in production
+
+
+async def bump(client: Any, n: int, name: str = "hits") -> None:
+    for _ in range(n):
+        r = await client.post(
+            "/api/commands", json={"type": "counter.increment", "payload": {"name": name}}, headers=admin_headers()
+        )
+        assert r.status == 200
+
+
+async def test_debug_tap_streams_pipeline_stages(client: Any) -> None:
+    from tests.helpers import delivery, redemption_body
+
+    tap = await connect(client.session, str(client.make_url("/_debug/tap")))
+    assert tap.response.status == 200
+    assert (await tap.next()).retry == 2000
+    assert (await tap.next()).comment == "heartbeat"
+    headers, raw = delivery(redemption_body())
+    assert (await client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await bump(client, 1)
+    stages = []
+    while not {"ingress", "process", "command"} <= set(stages):
+        f = await tap.next_event()
+        assert f.event == "tap"
+        stages.append(f.data["stage"])
+        assert set(f.data) >= {"stage", "type", "broadcaster_id", "message_id", "ok", "ms"}
+    tap.close()

@@ -1,0 +1,33 @@
+"""What a command handler gets (the transaction, whose state, who asked) and what it returns."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from twi_overlay.domain.events import Event
+from twi_overlay.repo.settings import StoredSettings
+from twi_overlay.store.tx import Tx
+
+
+@dataclass
+class Ctx:
+    tx: Tx
+    broadcaster_id: str
+    source: str  # admin | twitch
+    events: list[Event] = field(default_factory=list)
+    settings: StoredSettings | None = None  # loaded once per command (domain/settings.py: current)
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    result: str = "ok"  # ok | rejected
+    reason: str | None = None
+    data: dict[str, Any] | None = None
+
+
+Handler = Callable[[Ctx, dict[str, Any]], Result]

@@ -1,0 +1,1 @@
+"""Running it for weeks: background jobs and tasks, health, metrics, logs, the pipeline tap, the clock."""

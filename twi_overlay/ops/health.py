@@ -1,0 +1,44 @@
+"""GET /healthz: process up, database writable in WAL mode, clock skew under threshold (docs/api.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiohttp import web
+
+from twi_overlay import keys
+from twi_overlay.store.tx import Tx
+from twi_overlay.web.errors import json_response
+
+CHECK_TIMEOUT = 3.0
+
+
+def _db_check(tx: Tx) -> str:
+    # Runs inside BEGIN IMMEDIATE on the writer: getting here means we hold the write lock.
+    return str(tx.value("PRAGMA journal_mode"))
+
+
+async def healthz(request: web.Request) -> web.Response:
+    app = request.app
+    uptime = round(time.time() - app[keys.STARTED_AT], 1)
+    checks: dict[str, dict[str, object]] = {"process": {"ok": True, "uptime_s": uptime}}
+    try:
+        mode = await asyncio.wait_for(app[keys.DB].write(_db_check), CHECK_TIMEOUT)
+        checks["database"] = {"ok": mode == "wal", "journal_mode": mode, "writable": True}
+    except Exception as exc:
+        checks["database"] = {"ok": False, "writable": False, "error": type(exc).__name__}
+    skew = app[keys.CLOCK]
+    fresh = skew.observed_at is not None and time.time() - skew.observed_at < 3600
+    if fresh and skew.seconds is not None:
+        # Half of the window deliveries are accepted in: health fails before deliveries do.
+        checks["clock"] = {
+            "ok": abs(skew.seconds) < app[keys.SETTINGS].max_clock_skew_secs / 2,
+            "skew_s": round(skew.seconds, 3),
+            "source": "eventsub timestamps",
+        }
+    else:
+        checks["clock"] = {"ok": True, "skew_s": None, "source": "no recent signed delivery"}
+    failed = [name for name, c in checks.items() if not c["ok"]]
+    body = {"status": "ok" if not failed else "fail", "failed": failed, "checks": checks}
+    return json_response(body, status=200 if not failed else 503)

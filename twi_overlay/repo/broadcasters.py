@@ -1,0 +1,48 @@
+"""Broadcasters: who they are on Twitch and whether they are live."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from twi_overlay.repo.sqlfiles import load
+from twi_overlay.store.tx import Tx
+
+Q = load("broadcasters")
+
+
+@dataclass(frozen=True, slots=True)
+class Broadcaster:
+    id: str
+    login: str
+    display_name: str
+    live: bool
+    needs_reconsent: bool
+
+
+def get(tx: Tx, broadcaster_id: str) -> Broadcaster | None:
+    row = tx.one(Q.get, {"id": broadcaster_id})
+    if row is None:
+        return None
+    return Broadcaster(row["id"], row["login"], row["display_name"], bool(row["live"]), bool(row["needs_reconsent"]))
+
+
+def exists(tx: Tx, broadcaster_id: str) -> bool:
+    return tx.one(Q.exists, {"id": broadcaster_id}) is not None
+
+
+def upsert(tx: Tx, broadcaster_id: str, login: str, display_name: str) -> None:
+    tx.execute(Q.upsert, {"id": broadcaster_id, "login": login, "display_name": display_name, "now": time.time()})
+
+
+def set_live(tx: Tx, broadcaster_id: str, live: bool) -> None:
+    tx.execute(Q.set_live, {"id": broadcaster_id, "live": int(live), "now": time.time()})
+
+
+def set_needs_reconsent(tx: Tx, broadcaster_id: str, flag: bool) -> None:
+    tx.execute(Q.set_needs_reconsent, {"id": broadcaster_id, "flag": int(flag), "now": time.time()})
+
+
+def with_grant(tx: Tx) -> list[str]:
+    """Ids of the broadcasters whose Twitch grant we may use (connected, not waiting to sign in again)."""
+    return [row["id"] for row in tx.all(Q.with_grant)]

@@ -1,0 +1,42 @@
+"""Plain SQLite connections with the PRAGMAs every connection gets (docs/architecture.md, "Data")."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import stat
+from pathlib import Path
+
+BUSY_TIMEOUT_MS = 5000
+PRAGMAS = (
+    "PRAGMA foreign_keys=ON",
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}",
+    # SQLite's temporary files (statement journals, IN-list and sorter tables) stay in memory: on disk
+    # a write batch created and unlinked one, two system calls on every ACK's path.
+    "PRAGMA temp_store=MEMORY",
+)
+
+
+def apply_pragmas(conn: sqlite3.Connection) -> None:
+    for pragma in PRAGMAS:
+        conn.execute(pragma)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """A connection in autocommit mode (transactions are explicit), rows by name, our PRAGMAs."""
+    private_file(path)
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    apply_pragmas(conn)
+    return conn
+
+
+def private_file(path: str) -> None:
+    """The database holds OAuth tokens: create it (and its directory) readable by its owner only.
+    SQLite creates the -wal and -shm files with the database file's permissions."""
+    file = Path(path)
+    file.parent.mkdir(parents=True, exist_ok=True)
+    if not file.exists():
+        os.close(os.open(file, os.O_WRONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))

@@ -1,0 +1,129 @@
+"""When the WAL is copied back into the database file, and who does it.
+
+The writer never checkpoints inside a COMMIT (SQLite's default after every 1000 WAL pages): that
+copy-and-fsync stalled every ACK of its batch by several ms. A checkpointer connection in its own
+thread runs PASSIVE checkpoints once a second instead, which neither block the writer nor hold the GIL.
+
+Under a steady stream of writes a PASSIVE checkpoint never catches up with the writer, so SQLite never
+starts the WAL over and the file grows without bound (1.7 GB after a 16 s bench burst). When a PASSIVE
+pass leaves the WAL this long, the writer itself runs a RESTART checkpoint between two batches (the
+PASSIVE passes just copied nearly everything, so the pause is short), and the next write starts the WAL
+over from its first frame. The file keeps its size (so it stays bounded by the threshold) until the TTL
+job's TRUNCATE checkpoint. There is no journal_size_limit: cutting the file back at each restart put an
+ftruncate, and on a disk mounted with `discard` a synchronous discard of the freed blocks, in the
+writer thread; that batch of ACKs took 25-29 ms (an off-CPU trace of the writer).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sqlite3
+from collections.abc import Callable
+
+import aiosqlite
+
+from twi_overlay.store.sqlite import BUSY_TIMEOUT_MS, PRAGMAS
+from twi_overlay.store.thread import ConnectionThread
+
+log = logging.getLogger(__name__)
+CHECKPOINT_EVERY_SECS = 1.0
+WAL_RESTART_FRAMES = 32768  # 128 MiB: only a sustained flood gets here; ordinary load resets the WAL itself
+PASSIVE_PASSES_BEFORE_RESTART = 4
+RESTART_MAX_LEFT_FRAMES = 256
+MODES = ("PASSIVE", "FULL", "RESTART", "TRUNCATE")
+Checkpoint = tuple[int, int, int]  # (busy, frames in the WAL, frames checkpointed), as SQLite reports them
+
+
+def wal_checkpoint(conn: sqlite3.Connection, mode: str) -> Checkpoint:
+    if mode not in MODES:
+        raise ValueError(f"unknown checkpoint mode {mode!r}")
+    busy, log_frames, checkpointed = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+    return busy, log_frames, checkpointed
+
+
+def _without_waiting(conn: sqlite3.Connection, mode: str) -> Checkpoint:
+    conn.execute("PRAGMA busy_timeout=0")
+    try:
+        return wal_checkpoint(conn, mode)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+
+
+async def checkpoint_on_writer(writer: ConnectionThread, mode: str = "TRUNCATE") -> Checkpoint:
+    """PRAGMA wal_checkpoint(mode) on the writer's thread, between two write batches. It never waits:
+    RESTART and TRUNCATE would otherwise wait up to busy_timeout for a reader on an old snapshot (a
+    backup, an operator's sqlite3 shell), and every ACK waits behind the writer. A checkpoint that could
+    not finish reports busy=1 and the next one tries again."""
+    if mode not in MODES:
+        raise ValueError(f"unknown checkpoint mode {mode!r}")
+    return await writer.call(_without_waiting, mode)
+
+
+async def passive_checkpoint(conn: aiosqlite.Connection) -> Checkpoint:
+    async with conn.execute("PRAGMA wal_checkpoint(PASSIVE)") as cursor:
+        row = await cursor.fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), int(row[2])
+
+
+class Checkpointer:
+    """The PASSIVE checkpoints (aiosqlite: one statement a call is all this connection needs) and the
+    policy that decides when the writer runs a RESTART."""
+
+    def __init__(self, path: str, writer: ConnectionThread, jobs_done: Callable[[], int]):
+        self.path = path
+        self.writer = writer
+        self.jobs_done = jobs_done
+        self.restarts = 0
+        self._conn: aiosqlite.Connection | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        for pragma in PRAGMAS:
+            await self._conn.execute(pragma)
+        self._task = asyncio.create_task(self._loop(), name="db-checkpointer")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def _loop(self) -> None:
+        seen = -1
+        while True:
+            await asyncio.sleep(CHECKPOINT_EVERY_SECS)
+            if self.jobs_done() == seen:
+                continue
+            seen = self.jobs_done()
+            try:
+                await self.run_pass()
+            except sqlite3.Error:
+                log.exception("checkpoint failed")
+
+    async def run_pass(self) -> None:
+        """One PASSIVE checkpoint. If the WAL is still long after it, more PASSIVE passes (each copies
+        what was written during the last) until little is left, then a RESTART on the writer's thread:
+        with almost nothing left to copy and sync, ACKs barely notice."""
+        if self._conn is None:
+            raise sqlite3.ProgrammingError("the checkpointer is stopped")
+        passes = 0
+        while True:
+            _busy, wal_frames, done = await passive_checkpoint(self._conn)
+            if wal_frames < WAL_RESTART_FRAMES:
+                return
+            passes += 1
+            if wal_frames - done <= RESTART_MAX_LEFT_FRAMES or passes > PASSIVE_PASSES_BEFORE_RESTART:
+                break
+        if wal_frames - done > RESTART_MAX_LEFT_FRAMES and wal_frames < 4 * WAL_RESTART_FRAMES:
+            return  # the writer outruns the copying: try again next second (a hard limit stands)
+        busy, _frames, _done = await checkpoint_on_writer(self.writer, "RESTART")
+        self.restarts += not busy

@@ -1,0 +1,298 @@
+"""Per-broadcaster event hub: strictly increasing ids, a replay ring, and fan-out to SSE clients.
+
+Event ids are `<boot>-<seq>`: `seq` increases per broadcaster, `boot` is random per process start, so an
+id from before a restart is recognised as stale (→ `state.replace`) instead of silently meaning
+something else. Each event is serialised once per audience, not once per client.
+
+A new client gets the handshake here too (`connect`): the retry line, then either the frames it missed
+(its Last-Event-ID is still in the ring) or a `state.replace` snapshot, then the events published
+meanwhile, then live events. It is registered before the replay range or the snapshot is read, so
+nothing published in between is lost, and it only goes live once it has caught up, so nothing comes
+twice.
+
+Fan-out is one task per broadcaster that writes each new frame to every live client in a plain loop,
+like the bare `StreamResponse.write` loop it is measured against. A write never waits for a client: a
+client whose unsent bytes would pass `client_buffer` is dropped (it resumes with Last-Event-ID), and
+each transport's high-water mark sits at that limit, so asyncio never pauses a write below it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from twi_overlay import pacing
+from twi_overlay.domain.events import Event
+from twi_overlay.ops import metrics
+from twi_overlay.stream.wire import HEARTBEAT, RETRY, frame
+
+# Reads the broadcaster's snapshot for a client's audience: (state, the seq of the last event it includes).
+Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
+
+
+class Client:
+    """One SSE connection. The hub writes to it once it is live; its handler waits on `done`."""
+
+    __slots__ = ("broadcaster_id", "aud", "response", "transport", "cursor", "live", "done", "replayed")
+
+    def __init__(
+        self, broadcaster_id: str, aud: str, response: web.StreamResponse, transport: asyncio.Transport | None
+    ):
+        self.broadcaster_id = broadcaster_id
+        self.aud = aud
+        self.response = response
+        self.transport = transport
+        self.cursor = 0  # last seq this client has been sent
+        self.live = False  # False while the handshake sends the snapshot or replay
+        self.replayed: int | None = None  # frames replayed at connect; None when it got a snapshot
+        self.done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    def finish(self, reason: str) -> None:
+        if not self.done.done():
+            self.done.set_result(reason)
+
+
+@dataclass
+class _Stream:
+    seq: int = 0
+    ring: deque[tuple[int, bytes, bytes | None]] = field(default_factory=deque)
+    clients: set[Client] = field(default_factory=set)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    heartbeat_due: bool = False
+    task: asyncio.Task[None] | None = None
+
+
+class Hub:
+    def __init__(self, ring_max: int, client_buffer: int):
+        self.boot = secrets.token_hex(4)
+        self.ring_max = ring_max
+        self.client_buffer = client_buffer
+        self._streams: dict[str, _Stream] = {}
+        self._closed = False
+
+    def _stream(self, broadcaster_id: str) -> _Stream:
+        stream = self._streams.get(broadcaster_id)
+        if stream is None:
+            stream = self._streams[broadcaster_id] = _Stream()
+        return stream
+
+    # -- ids ------------------------------------------------------------------------------------
+    def event_id(self, seq: int) -> str:
+        return f"{self.boot}-{seq}"
+
+    def parse_id(self, broadcaster_id: str, last_event_id: str) -> int | None:
+        """The seq a client has seen, or None when the id is stale, foreign or malformed."""
+        boot, _, seq_s = last_event_id.strip().partition("-")
+        if boot != self.boot or not seq_s.isdigit():
+            return None
+        seq = int(seq_s)
+        return seq if seq <= self._stream(broadcaster_id).seq else None
+
+    def latest_seq(self, broadcaster_id: str) -> int:
+        return self._stream(broadcaster_id).seq
+
+    # -- publishing -----------------------------------------------------------------------------
+    def publish(self, events: list[Event]) -> None:
+        for event in events:
+            stream = self._stream(event.broadcaster_id)
+            stream.seq += 1
+            event_id = self.event_id(stream.seq)
+            ts = time.time()
+            admin = frame(event_id, event.type, event.data, ts)
+            overlay = frame(event_id, event.type, event.overlay, ts) if event.overlay is not None else None
+            stream.ring.append((stream.seq, admin, overlay))
+            if len(stream.ring) > self.ring_max:
+                stream.ring.popleft()
+            self._kick(event.broadcaster_id, stream)
+
+    def _kick(self, broadcaster_id: str, stream: _Stream) -> None:
+        if not stream.clients or self._closed:
+            return
+        stream.wake.set()
+        if stream.task is None or stream.task.done():
+            stream.task = asyncio.get_running_loop().create_task(
+                self._fanout(stream), name=f"sse-fanout-{broadcaster_id}"
+            )
+
+    def frames_after(self, broadcaster_id: str, aud: str, after_seq: int) -> list[tuple[int, bytes]] | None:
+        """Frames after `after_seq` for this audience, or None when the ring no longer has them all."""
+        stream = self._stream(broadcaster_id)
+        if after_seq >= stream.seq:
+            return []
+        if not stream.ring or stream.ring[0][0] > after_seq + 1:
+            return None
+        # Seqs in the ring are contiguous: walk back from the newest end only as far as needed.
+        out = []
+        for i in range(len(stream.ring) - (stream.seq - after_seq), len(stream.ring)):
+            seq, admin, overlay = stream.ring[i]
+            data = admin if aud == "admin" else overlay
+            if data is not None:
+                out.append((seq, data))
+        return out
+
+    async def _fanout(self, stream: _Stream) -> None:
+        while stream.clients and not self._closed:
+            await stream.wake.wait()
+            stream.wake.clear()
+            started = time.perf_counter()
+            heartbeat, stream.heartbeat_due = stream.heartbeat_due, False
+            latest = stream.seq
+            # Most clients were sent everything up to the same seq: join the new frames once per audience.
+            shared: dict[tuple[int, str], bytes | None] = {}
+            for i, client in enumerate(tuple(stream.clients)):
+                if i % pacing.FANOUT_YIELD_EVERY == pacing.FANOUT_YIELD_EVERY - 1:
+                    await asyncio.sleep(0)  # let webhook ACKs and other requests in between
+                if not client.live or client.done.done():
+                    continue
+                if client.cursor < latest:
+                    key = (client.cursor, client.aud)
+                    data = shared.get(key, b"")
+                    if data == b"":
+                        frames = self.frames_after(client.broadcaster_id, client.aud, client.cursor)
+                        if frames is None:  # fell out of the ring: let it resume and get a snapshot
+                            self._drop(stream, client, "ring")
+                            continue
+                        data = shared[key] = b"".join(f for _, f in frames) or None
+                    client.cursor = latest
+                    if data is not None:
+                        await self._send(stream, client, data)
+                elif heartbeat:
+                    await self._send(stream, client, HEARTBEAT)
+            took = time.perf_counter() - started
+            if latest:
+                metrics.SSE_BROADCAST_LATENCY.observe(took)
+            await asyncio.sleep(min(took * pacing.FANOUT_REST_FACTOR, pacing.FANOUT_MAX_REST_SECS))
+
+    async def _send(self, stream: _Stream, client: Client, data: bytes) -> None:
+        transport = client.transport
+        if transport is None or transport.is_closing():
+            self._remove(stream, client, "disconnected")
+            return
+        if transport.get_write_buffer_size() + len(data) > self.client_buffer:
+            self._drop(stream, client, "slow")
+            return
+        try:
+            await client.response.write(data)  # below the high-water mark: never waits
+        except (ConnectionError, RuntimeError):
+            self._remove(stream, client, "disconnected")
+
+    def _drop(self, stream: _Stream, client: Client, reason: str) -> None:
+        metrics.SSE_DROPPED_CLIENTS.inc()
+        if client.transport is not None:
+            client.transport.close()
+        self._remove(stream, client, f"dropped: {reason}")
+
+    def _remove(self, stream: _Stream, client: Client, reason: str) -> None:
+        if client in stream.clients:
+            stream.clients.discard(client)
+            metrics.SSE_CLIENTS.labels(client.aud).dec()
+        client.finish(reason)
+
+    # -- clients --------------------------------------------------------------------------------
+    def subscribe(
+        self, broadcaster_id: str, aud: str, response: web.StreamResponse, transport: asyncio.Transport | None
+    ) -> Client:
+        """Registers a client that is not live yet: the handshake sends the snapshot or replay first."""
+        client = Client(broadcaster_id, aud, response, transport)
+        if transport is not None:
+            with contextlib.suppress(AttributeError, ValueError):
+                transport.set_write_buffer_limits(high=self.client_buffer)
+        self._stream(broadcaster_id).clients.add(client)
+        metrics.SSE_CLIENTS.labels(aud).inc()
+        return client
+
+    async def connect(
+        self,
+        broadcaster_id: str,
+        aud: str,
+        response: web.StreamResponse,
+        transport: asyncio.Transport | None,
+        last_event_id: str | None,
+        snapshot: Snapshot,
+    ) -> Client | None:
+        """The handshake on a prepared stream: retry line, replay or snapshot, catch-up, then live.
+        None when the client went away meanwhile or fell behind the ring again (it reconnects)."""
+        client = self.subscribe(broadcaster_id, aud, response, transport)
+        try:
+            live = await self._handshake(client, last_event_id, snapshot)
+        except (ConnectionError, RuntimeError):
+            live = False
+        except BaseException:
+            self.unsubscribe(client)
+            raise
+        if not live:
+            self.unsubscribe(client)
+            return None
+        return client
+
+    async def _handshake(self, client: Client, last_event_id: str | None, snapshot: Snapshot) -> bool:
+        await client.response.write(RETRY)
+        replay = None
+        seen = None
+        if last_event_id:
+            seen = self.parse_id(client.broadcaster_id, last_event_id)
+            replay = self.frames_after(client.broadcaster_id, client.aud, seen) if seen is not None else None
+            if replay is None:
+                metrics.SSE_RING_MISS.inc()
+        if replay is None:
+            state, cursor = await snapshot()
+            await client.response.write(frame(self.event_id(cursor), "state.replace", state))
+        else:
+            if replay:
+                await client.response.write(b"".join(f for _, f in replay))
+            cursor = replay[-1][0] if replay else (seen or 0)
+            client.replayed = len(replay)
+        return await self.go_live(client, cursor)
+
+    async def stay(self, client: Client) -> str:
+        """Until the client leaves (or is dropped, or the server shuts down); why it ended."""
+        try:
+            return await client.done
+        finally:
+            self.unsubscribe(client)
+
+    async def go_live(self, client: Client, cursor: int) -> bool:
+        """Send what was published since `cursor` (while the handshake was busy), then hand the client
+        to the fan-out. False when the ring no longer reaches back to `cursor`."""
+        while True:
+            frames = self.frames_after(client.broadcaster_id, client.aud, cursor)
+            if frames is None:
+                return False
+            if not frames:
+                client.cursor = max(cursor, self.latest_seq(client.broadcaster_id))
+                client.live = True  # no await between the check above and this line: nothing slips by
+                return True
+            await client.response.write(b"".join(f for _, f in frames))
+            cursor = frames[-1][0]
+
+    def unsubscribe(self, client: Client) -> None:
+        stream = self._streams.get(client.broadcaster_id)
+        if stream is not None:
+            self._remove(stream, client, "closed")
+
+    def heartbeat(self) -> None:
+        for broadcaster_id, stream in self._streams.items():
+            if stream.clients:
+                stream.heartbeat_due = True
+                self._kick(broadcaster_id, stream)
+
+    def client_count(self) -> int:
+        return sum(len(s.clients) for s in self._streams.values())
+
+    async def close_all(self) -> None:
+        self._closed = True
+        for stream in self._streams.values():
+            for client in tuple(stream.clients):
+                self._remove(stream, client, "shutdown")
+            if stream.task is not None:
+                stream.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await stream.task

@@ -1,0 +1,57 @@
+"""GET /overlay/sse and /admin/sse: authenticate, open the stream, hand it to the hub (docs/api.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.domain.state import snapshot
+from twi_overlay.store.tx import Tx
+from twi_overlay.stream.hub import Hub
+from twi_overlay.stream.wire import open_stream
+from twi_overlay.web.auth import bearer, decode_token
+from twi_overlay.web.errors import ApiError
+
+
+def _snapshot_job(tx: Tx, broadcaster_id: str, aud: str, hub: Hub, seq: list[int]) -> dict[str, Any]:
+    state = snapshot(tx, broadcaster_id, aud)
+    # Runs after the COMMIT of this batch, once the events of the jobs before this one are published:
+    # the snapshot and this seq describe the same moment.
+    tx.after_commit.append(lambda: seq.append(hub.latest_seq(broadcaster_id)))
+    return state
+
+
+async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
+    app = request.app
+    hub = app[keys.HUB]
+    db = app[keys.DB]
+    token = request.query.get("token") or bearer(request)
+    if not token:
+        raise ApiError(401, "unauthorized", "token required (?token= or Authorization: Bearer)")
+    claims = decode_token(app[keys.SETTINGS].sse_token_signing_key, token, aud)
+    broadcaster_id = str(claims["sub"])
+    if not await db.read(repo.broadcasters.exists, broadcaster_id):
+        raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
+
+    async def read_snapshot() -> tuple[dict[str, Any], int]:
+        seq: list[int] = []
+        state = await db.write(_snapshot_job, broadcaster_id, aud, hub, seq)
+        return state, seq[0]
+
+    response = await open_stream(request)
+    last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
+    client = await hub.connect(broadcaster_id, aud, response, request.transport, last_id, read_snapshot)
+    if client is not None:
+        app[keys.TAP].record("sse", "connect", broadcaster_id, None, ok=True, aud=aud, replayed=client.replayed)
+        await hub.stay(client)
+    return response
+
+
+async def overlay_sse(request: web.Request) -> web.StreamResponse:
+    return await sse_handler(request, "overlay")
+
+
+async def admin_sse(request: web.Request) -> web.StreamResponse:
+    return await sse_handler(request, "admin")

@@ -1,0 +1,123 @@
+"""After downtime: redemptions of managed queue rewards still UNFULFILLED on Twitch that we never saw
+(the server was down, a delivery was lost) are fetched from Helix, oldest first and page by page, and
+go through the same `redemption.add` command as a webhook delivery, deduplicated by redemption id.
+Runs at start-up and after each sign-in."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from twi_overlay import repo
+from twi_overlay.domain.outcomes import Handled
+from twi_overlay.domain.runner import execute
+from twi_overlay.store.database import Database
+from twi_overlay.store.tx import Tx
+from twi_overlay.twitch.client import ReconsentNeeded, Twitch, TwitchError
+
+log = logging.getLogger(__name__)
+
+
+def _queue_rewards(tx: Tx, broadcaster_id: str) -> list[str]:
+    stored = repo.settings.get(tx, broadcaster_id)
+    if stored is None:
+        return []
+    managed = repo.rewards.managed_ids(tx, broadcaster_id)
+    return [rid for rid, binding in stored.doc["rewards"].items() if binding == "queue" and rid in managed]
+
+
+def _add(tx: Tx, broadcaster_id: str, redemption: dict[str, Any]) -> str:
+    reward = redemption.get("reward") or {}
+    payload = {
+        "redemption_id": redemption["id"],
+        "reward_id": reward.get("id", ""),
+        "reward_title": reward.get("title", ""),
+        "reward_cost": reward.get("cost", 0),
+        "user_id": redemption.get("user_id", ""),
+        "user_login": redemption.get("user_login", ""),
+        "user_name": redemption.get("user_name", ""),
+        "user_input": redemption.get("user_input", ""),
+        "status": "unfulfilled",
+        "redeemed_at": redemption.get("redeemed_at", ""),
+    }
+    result = execute(
+        tx, broadcaster_id, "redemption.add", payload, source="twitch", idempotency_key=f"redemption:{redemption['id']}"
+    )
+    if not isinstance(result, Handled):
+        return "error"
+    return "known" if result.replayed else result.result
+
+
+async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[str, int]:
+    counts = {"seen": 0, "added": 0}
+    for reward_id in await db.read(_queue_rewards, broadcaster_id):
+        cursor = None
+        while True:
+            params = {
+                "broadcaster_id": broadcaster_id,
+                "reward_id": reward_id,
+                "status": "UNFULFILLED",
+                "sort": "OLDEST",
+                "first": "50",
+            }
+            if cursor:
+                params["after"] = cursor
+            try:
+                status, body = await twitch.user_helix(
+                    broadcaster_id, "GET", "channel_points/custom_rewards/redemptions", params=params
+                )
+            except ReconsentNeeded:
+                return counts
+            if status != 200:
+                raise TwitchError(status, str(body.get("message", "could not list redemptions")))
+            for redemption in body.get("data", []):
+                counts["seen"] += 1
+                if await db.write(_add, broadcaster_id, redemption) not in ("known", "error"):
+                    counts["added"] += 1
+            cursor = (body.get("pagination") or {}).get("cursor")
+            if not cursor or not body.get("data"):
+                break
+    if counts["added"]:
+        log.info("redemptions made while we were away were queued", extra=counts)
+    return counts
+
+
+def _sync(tx: Tx, broadcaster_id: str, rewards: list[dict[str, Any]], manageable: set[str]) -> None:
+    for reward in rewards:
+        store_helix_reward(tx, broadcaster_id, reward)
+        repo.rewards.set_managed(tx, broadcaster_id, reward["id"], reward["id"] in manageable)
+
+
+def store_helix_reward(tx: Tx, broadcaster_id: str, reward: dict[str, Any]) -> repo.rewards.Reward:
+    """A reward as Helix describes it (Get or Create Custom Reward)."""
+    return repo.rewards.upsert(
+        tx,
+        broadcaster_id,
+        reward["id"],
+        title=reward.get("title") or "",
+        cost=int(reward.get("cost") or 0),
+        is_enabled=bool(reward.get("is_enabled", True)),
+        is_paused=bool(reward.get("is_paused", False)),
+    )
+
+
+async def sync_rewards(db: Database, twitch: Twitch, broadcaster_id: str) -> int:
+    """The channel's custom rewards, with `managed` from `only_manageable_rewards` (ours to update)."""
+    path = "channel_points/custom_rewards"
+    status, every = await twitch.user_helix(broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id})
+    status2, ours = await twitch.user_helix(
+        broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id, "only_manageable_rewards": "true"}
+    )
+    if status != 200 or status2 != 200:
+        raise TwitchError(status if status != 200 else status2, "could not list rewards")
+    await db.write(_sync, broadcaster_id, every.get("data", []), {r["id"] for r in ours.get("data", [])})
+    return len(every.get("data", []))
+
+
+async def catch_up_all(db: Database, twitch: Twitch) -> None:
+    for broadcaster_id in await db.read(repo.broadcasters.with_grant):
+        try:
+            await sync_rewards(db, twitch, broadcaster_id)  # first: catch_up needs the managed flags
+            await catch_up(db, twitch, broadcaster_id)
+        except Exception:
+            log.exception("catching up on redemptions failed", extra={"broadcaster_id": broadcaster_id})

@@ -1,0 +1,212 @@
+"""Twitch OAuth and Helix client. Base URLs come from settings so tests talk to a local fake Twitch.
+
+Never on the webhook's ACK path. Tokens are never logged (the log filter masks them as well)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+from twi_overlay import repo
+from twi_overlay.config import Settings
+from twi_overlay.ops import metrics
+from twi_overlay.store.database import Database
+from twi_overlay.store.tx import Tx
+
+log = logging.getLogger(__name__)
+SCOPES = ("channel:read:redemptions", "channel:manage:redemptions")
+TIMEOUT = aiohttp.ClientTimeout(total=10)
+
+
+class TwitchError(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(f"{status}: {message}")
+        self.status = status
+        self.message = message
+
+
+class ReconsentNeeded(TwitchError):
+    """The refresh token was refused: the broadcaster must sign in again."""
+
+
+def json_object(value: Any) -> dict[str, Any]:
+    """A JSON object from Twitch, or an empty one for anything else (null, a list, a bare value)."""
+    return value if isinstance(value, dict) else {}
+
+
+@dataclass(frozen=True)
+class Tokens:
+    access_token: str
+    refresh_token: str
+    expires_at: float
+    scopes: tuple[str, ...]
+
+
+def authorize_url(settings: Settings, state: str) -> str:
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": settings.twitch_client_id,
+            "redirect_uri": settings.oauth_redirect_uri,
+            "scope": " ".join(SCOPES),
+            "state": state,
+        }
+    )
+    return f"{settings.twitch_auth_base}/authorize?{query}"
+
+
+def _tokens(data: dict[str, Any]) -> Tokens:
+    scope = data.get("scope") or []
+    return Tokens(
+        data["access_token"],
+        data.get("refresh_token", ""),
+        time.time() + float(data.get("expires_in") or 0),
+        tuple(scope),
+    )
+
+
+def store_tokens(tx: Tx, broadcaster_id: str, tokens: Tokens) -> None:
+    repo.tokens.store(tx, broadcaster_id, tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes)
+
+
+class Twitch:
+    def __init__(self, settings: Settings, db: Database):
+        self.settings = settings
+        self.db = db
+        self.session = aiohttp.ClientSession(timeout=TIMEOUT)
+        self._app_token: tuple[str, float] | None = None  # (token, expires_at)
+        self.validity: dict[str, tuple[bool, float]] = {}  # broadcaster -> (token valid, checked at)
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.settings.twitch_client_id and self.settings.twitch_client_secret)
+
+    # -- OAuth ------------------------------------------------------------------------------------
+    async def _token_request(self, form: dict[str, str]) -> dict[str, Any]:
+        form = {
+            "client_id": self.settings.twitch_client_id,
+            "client_secret": self.settings.twitch_client_secret,
+            **form,
+        }
+        async with self.session.post(f"{self.settings.twitch_auth_base}/token", data=form) as r:
+            metrics.HELIX_REQUESTS.labels("oauth2/token", str(r.status)).inc()
+            body = json_object(await r.json(content_type=None))
+            if r.status != 200:
+                raise TwitchError(r.status, str(body.get("message", "token request failed")))
+            return body
+
+    async def exchange_code(self, code: str) -> Tokens:
+        return _tokens(
+            await self._token_request(
+                {"code": code, "grant_type": "authorization_code", "redirect_uri": self.settings.oauth_redirect_uri}
+            )
+        )
+
+    async def refresh(self, broadcaster_id: str) -> str:
+        grant = await self.db.read(repo.tokens.get, broadcaster_id)
+        if grant is None or not grant.refresh_token:
+            await self.db.write(repo.broadcasters.set_needs_reconsent, broadcaster_id, True)
+            raise ReconsentNeeded(401, "no refresh token")
+        try:
+            tokens = _tokens(
+                await self._token_request({"grant_type": "refresh_token", "refresh_token": grant.refresh_token})
+            )
+        except TwitchError as exc:
+            if exc.status in (400, 401):
+                await self.db.write(repo.broadcasters.set_needs_reconsent, broadcaster_id, True)
+                raise ReconsentNeeded(exc.status, exc.message) from None
+            raise
+        await self.db.write(store_tokens, broadcaster_id, tokens)  # the rotated refresh token is kept
+        return tokens.access_token
+
+    async def validate(self, access_token: str) -> dict[str, Any] | None:
+        async with self.session.get(
+            f"{self.settings.twitch_auth_base}/validate", headers={"Authorization": f"OAuth {access_token}"}
+        ) as r:
+            metrics.HELIX_REQUESTS.labels("oauth2/validate", str(r.status)).inc()
+            if r.status == 401:
+                metrics.OAUTH_VALIDATE_FAILURES.inc()
+                return None
+            if r.status != 200:
+                raise TwitchError(r.status, "validate failed")
+            return json_object(await r.json())
+
+    async def app_token(self, renew: bool = False) -> str:
+        """App access token (client credentials) for EventSub management; cached until near expiry."""
+        if renew or self._app_token is None or self._app_token[1] - time.time() < 60:
+            data = await self._token_request({"grant_type": "client_credentials"})
+            self._app_token = (data["access_token"], time.time() + float(data.get("expires_in") or 3600))
+        return self._app_token[0]
+
+    async def app_helix(self, method: str, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+        status, body = await self.helix(method, path, await self.app_token(), **kw)
+        if status == 401:
+            status, body = await self.helix(method, path, await self.app_token(renew=True), **kw)
+        return status, body
+
+    async def validate_all(self) -> None:
+        """/oauth2/validate for every connected broadcaster (start-up and hourly): 401 → refresh;
+        a refused refresh flags needs_reconsent (the admin page then shows the re-consent link)."""
+        for broadcaster_id, access_token in await self.db.read(repo.tokens.usable):
+            try:
+                ok = await self.validate(access_token) is not None
+                if not ok:
+                    await self.refresh(broadcaster_id)
+                    ok = True
+            except ReconsentNeeded:
+                ok = False
+            except (TwitchError, aiohttp.ClientError, TimeoutError):
+                log.warning("token validation could not run", extra={"broadcaster_id": broadcaster_id})
+                continue
+            self.validity[broadcaster_id] = (ok, time.time())
+
+    # -- Helix --------------------------------------------------------------------------------------
+    async def helix(
+        self, method: str, path: str, token: str, *, params: Any = None, json: Any = None
+    ) -> tuple[int, dict[str, Any]]:
+        headers = {"Authorization": f"Bearer {token}", "Client-Id": self.settings.twitch_client_id}
+        async with self.session.request(
+            method, f"{self.settings.twitch_api_base}/{path}", headers=headers, params=params, json=json
+        ) as r:
+            metrics.HELIX_REQUESTS.labels(path, str(r.status)).inc()
+            found = await r.json(content_type=None) if r.content_length != 0 else {}
+            body = found if isinstance(found, dict) else {}
+            if r.status == 429 and "Ratelimit-Reset" in r.headers:
+                body["_ratelimit_reset"] = r.headers["Ratelimit-Reset"]
+            return r.status, body
+
+    async def user_helix(self, broadcaster_id: str, method: str, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+        """A Helix call with the broadcaster's user token: one refresh-and-retry on 401."""
+        grant = await self.db.read(repo.tokens.get, broadcaster_id)
+        if grant is None or not grant.access_token:
+            raise ReconsentNeeded(401, "not connected to Twitch")
+        status, body = await self.helix(method, path, grant.access_token, **kw)
+        if status == 401:
+            status, body = await self.helix(method, path, await self.refresh(broadcaster_id), **kw)
+        return status, body
+
+    async def get_user(self, access_token: str) -> dict[str, Any]:
+        status, body = await self.helix("GET", "users", access_token)
+        if status != 200 or not body.get("data"):
+            raise TwitchError(status, "could not read the user")
+        return json_object(body["data"][0])
+
+    async def create_reward(self, broadcaster_id: str, title: str, cost: int) -> dict[str, Any]:
+        status, body = await self.user_helix(
+            broadcaster_id,
+            "POST",
+            "channel_points/custom_rewards",
+            params={"broadcaster_id": broadcaster_id},
+            json={"title": title, "cost": cost},
+        )
+        if status != 200 or not body.get("data"):
+            raise TwitchError(status, str(body.get("message") or "Twitch refused to create the reward"))
+        return json_object(body["data"][0])

@@ -1,0 +1,98 @@
+"""Sign in with Twitch: /oauth/login → Twitch → /oauth/callback (the authorization-code flow).
+
+`state` is random per attempt and bound to this browser by an HttpOnly cookie: a callback whose state
+does not match the cookie is refused (login CSRF)."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.domain import settings
+from twi_overlay.store.tx import Tx
+from twi_overlay.twitch.catchup import catch_up_all
+from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens
+from twi_overlay.twitch.subscriptions import reconcile
+from twi_overlay.web.auth import new_session, set_session_cookie
+from twi_overlay.web.errors import ApiError
+
+log = logging.getLogger(__name__)
+STATE_COOKIE = "twi_oauth_state"
+
+
+def twitch_of(app: web.Application) -> Twitch:
+    """The Twitch client, or a clear 503 when TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set."""
+    twitch = app.get(keys.TWITCH)
+    if twitch is None:
+        hint = "; in development use /_debug/login" if app[keys.SETTINGS].development else ""
+        raise ApiError(503, "twitch_not_configured", "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set" + hint)
+    return twitch
+
+
+async def login(request: web.Request) -> web.StreamResponse:
+    twitch_of(request.app)
+    state = secrets.token_urlsafe(24)
+    response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state))
+    response.set_cookie(
+        STATE_COOKIE,
+        state,
+        max_age=600,
+        httponly=True,
+        samesite="Lax",
+        path="/oauth/",
+        secure=request.app[keys.SETTINGS].production,
+    )
+    raise response
+
+
+def _sign_in(tx: Tx, user: dict[str, str], tokens: Tokens) -> tuple[str, str]:
+    repo.broadcasters.upsert(tx, user["id"], user["login"], user.get("display_name") or user["login"])
+    store_tokens(tx, user["id"], tokens)
+    settings.load(tx, user["id"])
+    return new_session(tx, user["id"])
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    expected = request.cookies.get(STATE_COOKIE, "")
+    state = request.query.get("state", "")
+    if not expected or not secrets.compare_digest(expected.encode(), state.encode()):
+        raise ApiError(403, "invalid_state", "sign-in state does not match this browser; start again at /oauth/login")
+    if "error" in request.query:
+        raise ApiError(403, "access_denied", "Twitch did not grant access: " + request.query.get("error", "")[:100])
+    code = request.query.get("code")
+    if not code:
+        raise ApiError(400, "missing_code", "no authorization code in the callback")
+    twitch = twitch_of(request.app)
+    try:
+        tokens = await twitch.exchange_code(code)
+        user = await twitch.get_user(tokens.access_token)
+    except TwitchError as exc:
+        log.warning("twitch sign-in failed", extra={"status": exc.status})
+        raise ApiError(502, "twitch_error", "Twitch refused the sign-in; try again") from None
+    missing = [s for s in SCOPES if s not in tokens.scopes]
+    if missing:
+        raise ApiError(403, "missing_scopes", "Twitch did not grant " + ", ".join(missing))
+    cookie, _csrf = await request.app[keys.DB].write(_sign_in, user, tokens)
+    log.info("broadcaster signed in with Twitch", extra={"broadcaster_id": user["id"]})
+    request.app[keys.TASKS].spawn(_after_sign_in(request.app, twitch), "reconcile-after-sign-in")
+    response = web.HTTPFound("/admin/")
+    set_session_cookie(response, cookie, secure=request.app[keys.SETTINGS].production)
+    response.del_cookie(STATE_COOKIE, path="/oauth/")
+    raise response
+
+
+async def _after_sign_in(app: web.Application, twitch: Twitch) -> None:
+    """Create the EventSub subscriptions and queue the redemptions we missed (in the background)."""
+    try:
+        await reconcile(app[keys.DB], twitch)
+    except Exception:
+        log.exception("reconciling subscriptions after sign-in failed (the hourly pass will retry)")
+    await catch_up_all(app[keys.DB], twitch)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_get("/oauth/login", login)
+    app.router.add_get("/oauth/callback", callback)

@@ -1,0 +1,312 @@
+"""/api/*: thin handlers — parse, call the domain through the database, answer JSON (docs/api.md)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.domain import settings
+from twi_overlay.domain.outcomes import Outcome, Refused
+from twi_overlay.domain.runner import execute
+from twi_overlay.domain.state import snapshot
+from twi_overlay.ops.jobs import run_maintenance
+from twi_overlay.store.tx import Tx
+from twi_overlay.twitch import subscriptions
+from twi_overlay.twitch.catchup import store_helix_reward
+from twi_overlay.twitch.client import ReconsentNeeded, TwitchError
+from twi_overlay.twitch.oauth import twitch_of
+from twi_overlay.web.auth import (
+    AUDIENCES,
+    SESSION_COOKIE,
+    admin_principal,
+    delete_session,
+    mint_token,
+    overlay_key_owner,
+    rotate_overlay_key,
+)
+from twi_overlay.web.errors import ApiError, json_response
+
+MAX_IDEMPOTENCY_KEY = 200
+
+
+async def read_json(request: web.Request, max_bytes: int = 64 * 1024) -> Any:
+    if request.content_type != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise ApiError(413, "payload_too_large", f"body is limited to {max_bytes} bytes")
+    body = await request.content.read(max_bytes + 1)
+    if len(body) > max_bytes:
+        raise ApiError(413, "payload_too_large", f"body is limited to {max_bytes} bytes")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ApiError(400, "malformed_json", "body is not valid JSON") from None
+
+
+async def get_state(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    state = await request.app[keys.DB].read(snapshot, who.broadcaster_id, "admin")
+    return json_response(state)
+
+
+def command_job(tx: Tx, broadcaster_id: str, type_: str, payload: Any, key: str | None) -> Outcome:
+    """An admin command as a write job (the API and bench/commands.py run it)."""
+    return execute(tx, broadcaster_id, type_, payload, source="admin", idempotency_key=key)
+
+
+async def post_command(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        raise ApiError(400, "invalid_command", 'body must be {"type": "...", "payload": {...}}')
+    key = request.headers.get("Idempotency-Key")
+    if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
+        raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} chars")
+    started = time.perf_counter()
+    outcome = await request.app[keys.DB].write(
+        command_job, who.broadcaster_id, body["type"], body.get("payload", {}), key
+    )
+    refused = isinstance(outcome, Refused)
+    request.app[keys.TAP].record(
+        "command",
+        body["type"],
+        who.broadcaster_id,
+        None,
+        ok=not refused,
+        ms=(time.perf_counter() - started) * 1000,
+        result=outcome.code if isinstance(outcome, Refused) else outcome.result,
+    )
+    if isinstance(outcome, Refused):
+        raise ApiError.refused(outcome)
+    helix = request.app.get(keys.HELIX)
+    if helix is not None:
+        helix.wake()  # a complete/cancel/clear may have queued a status update for Twitch
+    return json_response(outcome.answer())
+
+
+async def list_commands(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    raw = request.query.get("limit", "50")
+    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+        raise ApiError(400, "invalid_limit", "limit must be an integer 1-500")
+    rows = await request.app[keys.DB].read(repo.commands.recent, who.broadcaster_id, int(raw))
+    return json_response({"data": rows})
+
+
+async def post_maintenance(request: web.Request) -> web.Response:
+    await admin_principal(request)
+    return json_response(await run_maintenance(request.app))
+
+
+async def post_sse_token(request: web.Request) -> web.Response:
+    settings_ = request.app[keys.SETTINGS]
+    body = await read_json(request, 4096)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", 'send {"key": "<overlay key>"} or {"aud": "overlay|admin"}')
+    if "key" in body:
+        key = body["key"]
+        if not isinstance(key, str) or not key:
+            raise ApiError(400, "invalid_request", "key must be a string")
+        owner = await request.app[keys.DB].read(overlay_key_owner, key)
+        if owner is None:
+            raise ApiError(401, "invalid_overlay_key", "overlay key is unknown or was rotated")
+        token, exp = mint_token(settings_.sse_token_signing_key, "overlay", owner, settings_.sse_token_ttl_secs)
+        return json_response({"token": token, "exp": exp})
+    aud = body.get("aud")
+    if aud not in AUDIENCES:
+        raise ApiError(400, "invalid_request", 'aud must be "overlay" or "admin"')
+    who = await admin_principal(request)
+    token, exp = mint_token(settings_.sse_token_signing_key, aud, who.broadcaster_id, settings_.sse_token_ttl_secs)
+    return json_response({"token": token, "exp": exp})
+
+
+async def post_overlay_key(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    key = await request.app[keys.DB].write(rotate_overlay_key, who.broadcaster_id)
+    base = request.app[keys.SETTINGS].base_url
+    return json_response({"key": key, "url": f"{base}/overlay/?key={key}"})
+
+
+def _rewards_view(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
+    bindings = settings.load(tx, broadcaster_id).doc["rewards"]
+    return [
+        {
+            "id": r.id,
+            "title": r.title,
+            "cost": r.cost,
+            "is_paused": r.is_paused,
+            "managed": r.managed,
+            "binding": bindings.get(r.id),
+        }
+        for r in repo.rewards.listed(tx, broadcaster_id)
+    ]
+
+
+def _created_reward(tx: Tx, broadcaster_id: str, reward: dict[str, Any], bind: str | None) -> Any:
+    store_helix_reward(tx, broadcaster_id, reward)
+    repo.rewards.set_managed(tx, broadcaster_id, reward["id"], True)
+    if bind:
+        version = settings.load(tx, broadcaster_id).version
+        outcome = execute(
+            tx, broadcaster_id, "settings.update", {"version": version, "settings": {"rewards": {reward["id"]: bind}}}
+        )
+        if isinstance(outcome, Refused):
+            return outcome
+    return next(r for r in _rewards_view(tx, broadcaster_id) if r["id"] == reward["id"])
+
+
+async def post_reward(request: web.Request) -> web.Response:
+    """Create an app-owned reward on Twitch (so its redemptions can be fulfilled or refunded)."""
+    who = await admin_principal(request)
+    body = await read_json(request, 4096)
+    if not isinstance(body, dict):
+        raise ApiError(400, "invalid_request", 'send {"title": "...", "cost": 100, "bind": "queue"}')
+    title, cost, bind = body.get("title"), body.get("cost", 100), body.get("bind")
+    if not isinstance(title, str) or not 1 <= len(title.strip()) <= 45:
+        raise ApiError(422, "invalid_value", "title: 1-45 characters (Twitch's limit)")
+    if type(cost) is not int or cost < 1:
+        raise ApiError(422, "invalid_value", "cost: a positive integer")
+    if bind is not None and not settings.valid_binding(bind):
+        raise ApiError(422, "invalid_value", 'bind: "queue", "counter:<name>" or "ignore"')
+    twitch = twitch_of(request.app)
+    try:
+        reward = await twitch.create_reward(who.broadcaster_id, title.strip(), cost)
+    except ReconsentNeeded:
+        raise ApiError(409, "needs_reconsent", "sign in with Twitch again to create rewards") from None
+    except TwitchError as exc:
+        raise ApiError(502, "twitch_error", f"Twitch refused: {exc.message}") from None
+    result = await request.app[keys.DB].write(_created_reward, who.broadcaster_id, reward, bind)
+    if isinstance(result, Refused):
+        raise ApiError.refused(result)
+    return json_response(result, status=201)
+
+
+async def get_rewards(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    return json_response({"data": await request.app[keys.DB].write(_rewards_view, who.broadcaster_id)})
+
+
+async def get_history(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    entries = await request.app[keys.DB].read(repo.queue.history, who.broadcaster_id, 50)
+    return json_response({"data": [e.admin_view() for e in entries]})
+
+
+async def get_session(request: web.Request) -> web.Response:
+    """Who the admin page is signed in as, and the CSRF token its writes must send.
+
+    Not signed in is an answer here, not an error: the admin page asks before it knows."""
+    development = request.app[keys.SETTINGS].development
+    try:
+        who = await admin_principal(request)
+    except ApiError as exc:
+        if exc.status != 401:
+            raise
+        return json_response({"signed_in": False, "development": development})
+    b = await request.app[keys.DB].read(repo.broadcasters.get, who.broadcaster_id)
+    return json_response(
+        {
+            "signed_in": True,
+            "broadcaster_id": who.broadcaster_id,
+            "broadcaster": b,
+            "via": who.via,
+            "csrf_token": who.csrf_token,
+            "development": development,
+        }
+    )
+
+
+async def post_logout(request: web.Request) -> web.Response:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        await admin_principal(request)  # CSRF-checked like every other write
+        await request.app[keys.DB].write(delete_session, cookie)
+    response = json_response({"ok": True})
+    response.del_cookie(SESSION_COOKIE, path="/")
+    return response
+
+
+async def get_oauth_status(request: web.Request) -> web.Response:
+    who = await admin_principal(request)
+    grant = await request.app[keys.DB].read(repo.tokens.get, who.broadcaster_id)
+    status: dict[str, Any] = {
+        "connected": bool(grant and grant.scopes),
+        "valid": None,
+        "scopes": list(grant.scopes) if grant else [],
+        "expires_at": grant.expires_at if grant else None,
+        "needs_reconsent": grant.needs_reconsent if grant else False,
+    }
+    twitch = request.app.get(keys.TWITCH)
+    checked = twitch.validity.get(who.broadcaster_id) if twitch is not None else None
+    if checked is not None:
+        status["valid"], status["validated_at"] = checked
+    status["reconsent_url"] = f"{request.app[keys.SETTINGS].base_url}/oauth/login"
+    return json_response(status)
+
+
+async def get_subscriptions(request: web.Request) -> web.Response:
+    """Desired vs actual EventSub subscriptions (from Twitch when configured, else what we recorded)."""
+    who = await admin_principal(request)
+    twitch = request.app.get(keys.TWITCH)
+    if twitch is not None:
+        try:
+            found = await subscriptions.diff(request.app[keys.DB], twitch)
+        except TwitchError as exc:
+            raise ApiError(502, "twitch_error", f"Twitch did not list subscriptions: {exc.message}") from None
+        mine = [s for s in found["actual"] if s.get("condition", {}).get("broadcaster_user_id") == who.broadcaster_id]
+        return json_response(
+            {
+                "data": [
+                    {"id": s["id"], "type": s["type"], "version": s.get("version"), "status": s.get("status")}
+                    for s in mine
+                ],
+                "missing": [
+                    m["type"] for m in found["missing"] if m["condition"]["broadcaster_user_id"] == who.broadcaster_id
+                ],
+                "stale": [s["id"] for s in found["stale"]],
+                "summary": f"{sum(1 for s in mine if s.get('status') == 'enabled')} enabled, "
+                + subscriptions.summary({"missing": found["missing"], "stale": found["stale"]}),
+            }
+        )
+    subs = [asdict(s) for s in await request.app[keys.DB].read(repo.subscriptions.of_broadcaster, who.broadcaster_id)]
+    bad = [s for s in subs if s["status"] != "enabled"]
+    summary = (
+        "Twitch is not configured: no subscriptions"
+        if not subs
+        else f"{len(subs) - len(bad)} enabled, {len(bad)} revoked"
+        if bad
+        else f"{len(subs)} enabled"
+    )
+    return json_response({"data": subs, "summary": summary})
+
+
+async def post_reconcile(request: web.Request) -> web.Response:
+    await admin_principal(request)
+    twitch = twitch_of(request.app)
+    try:
+        result = await subscriptions.reconcile(request.app[keys.DB], twitch)
+    except TwitchError as exc:
+        raise ApiError(502, "twitch_error", f"Twitch refused: {exc.message}") from None
+    return json_response(result)
+
+
+def setup_routes(app: web.Application) -> None:
+    app.router.add_post("/api/logout", post_logout)
+    app.router.add_get("/api/oauth/status", get_oauth_status)
+    app.router.add_get("/api/subscriptions", get_subscriptions)
+    app.router.add_post("/api/subscriptions/reconcile", post_reconcile)
+    app.router.add_get("/api/session", get_session)
+    app.router.add_get("/api/state", get_state)
+    app.router.add_post("/api/commands", post_command)
+    app.router.add_get("/api/commands", list_commands)
+    app.router.add_post("/api/maintenance", post_maintenance)
+    app.router.add_post("/api/sse-token", post_sse_token)
+    app.router.add_post("/api/overlay-key", post_overlay_key)
+    app.router.add_get("/api/rewards", get_rewards)
+    app.router.add_post("/api/rewards", post_reward)
+    app.router.add_get("/api/history", get_history)

@@ -1,0 +1,124 @@
+"""Who is asking: short-lived JWTs (SSE and API bearer), admin sessions with a CSRF guard, overlay keys."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from aiohttp import web
+
+from twi_overlay import keys, repo
+from twi_overlay.store.tx import Tx
+from twi_overlay.web.errors import ApiError
+
+AUDIENCES = ("overlay", "admin")
+SESSION_COOKIE = "twi_session"
+SESSION_TTL = 7 * 24 * 3600
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def mint_token(signing_key: str, aud: str, sub: str, ttl: int = 300, now: float | None = None) -> tuple[str, int]:
+    if aud not in AUDIENCES:
+        raise ValueError(f"aud must be one of {', '.join(AUDIENCES)}")
+    iat = int(now if now is not None else time.time())
+    exp = iat + int(ttl)
+    token = jwt.encode({"aud": aud, "sub": sub, "iat": iat, "exp": exp}, signing_key, algorithm="HS256")
+    return token, exp
+
+
+def decode_token(signing_key: str, token: str, aud: str) -> dict[str, Any]:
+    """Checks signature, `aud`, `exp` (no leeway) and the presence of every claim; raises ApiError(401)."""
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            signing_key,
+            algorithms=["HS256"],
+            audience=aud,
+            leeway=0,
+            options={"require": ["aud", "sub", "exp", "iat"]},
+        )
+        return claims
+    except jwt.ExpiredSignatureError:
+        raise ApiError(401, "token_expired", "token has expired; fetch a new one") from None
+    except jwt.InvalidAudienceError:
+        raise ApiError(401, "invalid_token", f"token is not for {aud}") from None
+    except jwt.PyJWTError:
+        raise ApiError(401, "invalid_token", "token is invalid") from None
+
+
+def sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+@dataclass(frozen=True)
+class Principal:
+    broadcaster_id: str
+    via: str  # "bearer" | "session"
+    csrf_token: str | None = None
+
+
+async def _known(request: web.Request, broadcaster_id: str) -> bool:
+    return await request.app[keys.DB].read(repo.broadcasters.exists, broadcaster_id)
+
+
+async def admin_principal(request: web.Request, *, csrf: bool = True) -> Principal:
+    """The admin caller: a Bearer token with aud=admin, or the session cookie (+ CSRF header on writes)."""
+    settings = request.app[keys.SETTINGS]
+    token = bearer(request)
+    if token is not None:
+        claims = decode_token(settings.sse_token_signing_key, token, "admin")
+        sub = str(claims["sub"])
+        if not await _known(request, sub):
+            raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
+        return Principal(sub, "bearer")
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie:
+        session = await request.app[keys.DB].read(repo.auth.get_session, sha256_hex(cookie))
+        if session is not None:
+            if csrf and request.method not in SAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
+                    raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
+            return Principal(session.broadcaster_id, "session", session.csrf_token)
+    raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <admin token>")
+
+
+def new_session(tx: Tx, broadcaster_id: str) -> tuple[str, str]:
+    """Creates a session; returns (cookie value, csrf token)."""
+    cookie = secrets.token_urlsafe(32)
+    csrf = secrets.token_urlsafe(24)
+    repo.auth.insert_session(tx, sha256_hex(cookie), broadcaster_id, csrf, time.time() + SESSION_TTL)
+    return cookie, csrf
+
+
+def delete_session(tx: Tx, cookie: str) -> None:
+    repo.auth.delete_session(tx, sha256_hex(cookie))
+
+
+def set_session_cookie(response: web.StreamResponse, cookie: str, secure: bool) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=SESSION_TTL, httponly=True, samesite="Lax", secure=secure, path="/"
+    )
+
+
+def rotate_overlay_key(tx: Tx, broadcaster_id: str) -> str:
+    key = secrets.token_urlsafe(32)
+    repo.auth.set_overlay_key(tx, broadcaster_id, sha256_hex(key))
+    return key
+
+
+def overlay_key_owner(tx: Tx, key: str) -> str | None:
+    return repo.auth.overlay_key_owner(tx, sha256_hex(key))
