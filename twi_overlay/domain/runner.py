@@ -61,7 +61,7 @@ def execute(
         metrics.POLICY_COMMANDS.labels(type_ if handler else "unknown", "error").inc()
         return refused
     tx.release("command")
-    handled = Handled(result.result, result.reason, result.data, tuple(e.wire() for e in ctx.events))
+    handled = Handled(result.result, result.reason, result.data, tuple([e.wire() for e in ctx.events]))
     for event in ctx.events:
         tx.emit(event)
     _log(

@@ -144,8 +144,8 @@ def finish(
 ) -> QueueEntry | None:
     """The entry leaves the queue (completed or canceled); the ones behind it move up. None if it was
     not in the queue."""
-    current = get(tx, broadcaster_id, entry_id)
-    if current is None or current.position is None:
+    current = tx.one(Q.get, {"broadcaster_id": broadcaster_id, "id": entry_id})
+    if current is None or current["position"] is None:
         return None
     row = tx.one(
         Q.finish,
@@ -157,7 +157,7 @@ def finish(
             "now": now_iso,
         },
     )
-    tx.execute(Q.close_gap, {"broadcaster_id": broadcaster_id, "position": current.position})
+    tx.execute(Q.close_gap, {"broadcaster_id": broadcaster_id, "position": current["position"]})
     return _maybe(row)
 
 

@@ -26,12 +26,10 @@ class Queries:
     def __init__(self, origin: str, queries: dict[str, str]):
         self._origin = origin
         self._queries = queries
+        self.__dict__.update(queries)  # a plain attribute lookup on every query: no call on the hot path
 
-    def __getattr__(self, name: str) -> str:
-        try:
-            return self._queries[name]
-        except KeyError:
-            raise AttributeError(f"{self._origin} has no query {name!r}") from None
+    def __getattr__(self, name: str) -> str:  # only reached for a name that is not a query
+        raise AttributeError(f"{self._origin} has no query {name!r}")
 
     def items(self) -> list[tuple[str, str]]:
         return list(self._queries.items())
