@@ -1,4 +1,4 @@
--- twi-overlay initial schema (SPEC §9). Roll forward only: later changes go in new files.
+-- twi-overlay initial schema (docs/architecture.md, "Data"). Roll forward only: later changes go in new files.
 -- depends:
 
 CREATE TABLE broadcasters (
@@ -18,7 +18,7 @@ CREATE TABLE broadcasters (
 CREATE TABLE settings (
     broadcaster_id TEXT PRIMARY KEY REFERENCES broadcasters(id) ON DELETE CASCADE,
     version        INTEGER NOT NULL,
-    doc            TEXT NOT NULL,                   -- JSON, SPEC §5 shape without "version"
+    doc            TEXT NOT NULL,                   -- JSON, the settings document without "version"
     updated_at     REAL NOT NULL
 );
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Online backup of the SQLite database (runbook §11, §16.2): sqlite3's .backup (safe while the app
+# Online backup of the SQLite database (docs/operations.md §11, §16.2): sqlite3's .backup (safe while the app
 # writes), PRAGMA integrity_check on the copy, then keep the newest $KEEP generations.
 #   DATABASE_URL=sqlite:///var/lib/twi-overlay/data/app.db  (or DB_PATH=...)
 #   BACKUP_DIR  default: <db dir>/backup     KEEP  default: 14

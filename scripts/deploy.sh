@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Deploy a release (runbook §8.1): build releases/<ts> with its own virtualenv, run migrations before
+# Deploy a release (docs/operations.md §8.1): build releases/<ts> with its own virtualenv, run migrations before
 # the switch, atomically point `current` at it, restart, wait for /healthz.
 #   SRC (this checkout), APP_ROOT (/opt/twi-overlay), ENV_FILE (/etc/twi-overlay/env),
 #   RESTART_CMD (systemctl restart twi-overlay), HEALTH_URL (http://127.0.0.1:$PORT/healthz),

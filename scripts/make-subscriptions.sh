@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# EventSub subscription inventory (runbook §9, §18.3): prints desired vs actual for every signed-in
+# EventSub subscription inventory (docs/operations.md §9, §18.3): prints desired vs actual for every signed-in
 # broadcaster and exits 0 when there is no difference. --apply creates the missing ones and removes
 # stale ones first. Reads the same environment as the app (ENV_FILE is sourced when it exists).
 set -euo pipefail

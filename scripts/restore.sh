@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Restore a backup (runbook §11): stop → check the backup → keep the current file aside → replace →
+# Restore a backup (docs/operations.md §11): stop → check the backup → keep the current file aside → replace →
 # migrate (roll forward) → start.
 #   restore.sh BACKUP_FILE
 #   DATABASE_URL / DB_PATH, APP_ROOT (/opt/twi-overlay), ENV_FILE (/etc/twi-overlay/env),

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Roll back (runbook §8.2): point `current` at the release before it, restart, wait for /healthz.
+# Roll back (docs/operations.md §8.2): point `current` at the release before it, restart, wait for /healthz.
 # Migrations are not undone (roll forward only): an older release runs on the newer schema.
 #   APP_ROOT (/opt/twi-overlay), ENV_FILE, RESTART_CMD, HEALTH_URL as in deploy.sh
 set -euo pipefail

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Smoke test right after a deploy (runbook §18), curl only. Exit 0 when every step passed.
+# Smoke test right after a deploy (docs/operations.md §18), curl only. Exit 0 when every step passed.
 #   BASE_URL        http://127.0.0.1:8080
 #   ADMIN_TOKEN     an admin token; or BROADCASTER_ID + TWI_BIN to mint one with `twi-overlay token`
 #   TWI_BIN         .venv/bin/twi-overlay (or /opt/twi-overlay/current/.venv/bin/twi-overlay)

@@ -18,6 +18,7 @@ VALUES (:message_id, :message_type, :subscription_type, :broadcaster_id, :payloa
 ON CONFLICT (message_id) DO NOTHING;
 
 -- name: ids_of_message_ids
+-- Which of a batch's message ids are stored, and under which ids (json_each: see insert_raw_many).
 SELECT message_id, id FROM event_raw WHERE message_id IN (SELECT value FROM json_each(:keys));
 
 -- name: pending_raw

@@ -1,4 +1,4 @@
--- TTL (docs/operations.md, "Data"): chunks of 1000 by rowid. SQLite-only on purpose: Python's sqlite3
+-- TTL (docs/operations.md §11): chunks of 1000 by rowid. SQLite-only on purpose: Python's sqlite3
 -- has no DELETE ... LIMIT, and a rowid subquery is how the chunking is done there (PostgreSQL would use ctid).
 
 -- name: ttl_event_raw

@@ -1,5 +1,5 @@
 """A local fake Twitch: OAuth (id.twitch.tv/oauth2) and the Helix endpoints we use, answering with
-Twitch's documented statuses and bodies (TWITCH.md §3, §4). Tests point TWITCH_AUTH_BASE and
+Twitch's documented statuses and bodies. Tests point TWITCH_AUTH_BASE and
 TWITCH_API_BASE at it; our code is not patched."""
 
 from __future__ import annotations
@@ -266,7 +266,7 @@ class FakeTwitch:
         return web.json_response({"data": [{k: v for k, v in reward.items() if not k.startswith("_")}]})
 
     async def update_redemptions(self, request: web.Request) -> web.Response:
-        """PATCH /channel_points/custom_rewards/redemptions (TWITCH.md §3.1)."""
+        """PATCH /channel_points/custom_rewards/redemptions (Twitch's Update Redemption Status)."""
         import asyncio
 
         if self.patch_delay:

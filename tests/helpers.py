@@ -39,7 +39,7 @@ def redemption_body(
     status: str = "unfulfilled",
     sub_type: str = REDEMPTION_ADD,
 ) -> dict[str, Any]:
-    """Shaped exactly like twitch-cli's redemption template (TWITCH.md §5.2)."""
+    """Shaped exactly like twitch-cli's `event trigger add-redemption` output."""
     ts = rfc3339_nano()
     return {
         "subscription": {

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import aiohttp
+import pytest
 
 from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, seed_db, wait_exit
 from twi_overlay.web.auth import mint_token
@@ -78,6 +79,28 @@ def test_cli_token_prints_only_a_token(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "invalid choice" in bad.stderr
 
 
+def test_a_token_made_in_another_directory_is_signed_with_the_servers_secret(tmp_path: Path) -> None:
+    """In development, with no settings at all, `twi-overlay token` run from anywhere signs with the
+    throw-away key the server uses (kept beside the default database, in the checkout's data/)."""
+    import jwt
+    import orjson
+
+    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "twi_overlay", "token", "--aud", "admin", "--sub", "10000001"],
+        env=base,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    key = orjson.loads((ROOT / "data" / ".dev-secrets.json").read_bytes())["SSE_TOKEN_SIGNING_KEY"]
+    claims = jwt.decode(proc.stdout.strip(), key, algorithms=["HS256"], audience="admin")
+    assert claims["sub"] == "10000001"
+    assert list(tmp_path.iterdir()) == []  # no data/ and no new secrets where it was run
+
+
 def test_cli_maintenance(tmp_path: Path) -> None:
     import subprocess
     import sys
@@ -97,6 +120,7 @@ def test_cli_maintenance(tmp_path: Path) -> None:
     assert '"deleted":{"event_raw":0,"command_log":0}' in proc.stdout
 
 
+@pytest.mark.slow
 async def test_sigterm_with_100_open_streams_exits_within_2_seconds(tmp_path: Path) -> None:
     db_path = tmp_path / "app.db"
     seed_db(db_path)
@@ -124,6 +148,7 @@ async def test_sigterm_with_100_open_streams_exits_within_2_seconds(tmp_path: Pa
         server.stop()
 
 
+@pytest.mark.slow
 def test_repeated_sigterm_during_the_shutdown_still_ends_it_cleanly(tmp_path: Path) -> None:
     """SIGTERM after SIGTERM (make forwards one to its child right after the group got one): the first
     starts the graceful shutdown, the others change nothing, and the process exits 0 once its cleanup

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from tests.helpers import ROOT
+from twi_overlay import config
 from twi_overlay.config import ConfigError, load_settings
 
 GOOD_PROD = {
@@ -80,4 +84,52 @@ def test_each_production_requirement_is_enforced(name: str, value: str | None) -
         env[name] = value
     with pytest.raises(ConfigError) as info:
         load_settings(env)
+    assert [p.split(":")[0] for p in info.value.problems] == [name]
+
+
+def test_every_setting_is_declared_with_its_variable_and_doc() -> None:
+    declared = {f.name for f, _env in config.declared()}
+    assert declared == {f.name for f in fields(config.Settings)} - {"warnings"}
+    names = [env.name for _f, env in config.declared()]
+    assert len(names) == len(set(names)) and all(env.doc for _f, env in config.declared())
+
+
+def test_the_readme_table_is_generated_from_the_declarations() -> None:
+    """`make docs` writes it; this fails when a setting changed and the README did not."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "config-table.py"), "--check"], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    readme = (ROOT / "README.md").read_text()
+    for _f, env in config.declared():
+        assert f"| `{env.name}`" in readme
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "field", "expected"),
+    [
+        ("RETENTION_HOURS", "24", "retention_hours", 24.0),
+        ("EVENTSUB_MAX_SKEW_SECS", "120", "max_clock_skew_secs", 120.0),
+        ("SHUTDOWN_TIMEOUT_SECS", "2.5", "shutdown_timeout_secs", 2.5),
+        ("SSE_RING_MAX", "50", "sse_ring_max", 50),
+        ("TWITCH_API_BASE", "http://127.0.0.1:9/helix/", "twitch_api_base", "http://127.0.0.1:9/helix"),
+    ],
+)
+def test_settings_from_the_environment(name: str, value: str, field: str, expected: object) -> None:
+    assert getattr(load_settings({**GOOD_PROD, name: value}), field) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("RETENTION_HOURS", "0"),
+        ("EVENTSUB_MAX_SKEW_SECS", "3600"),  # never wider than Twitch's ten minutes
+        ("SHUTDOWN_TIMEOUT_SECS", "soon"),
+        ("SSE_HEARTBEAT_SECS", "0"),
+        ("APP_ENV", "prodution"),
+    ],
+)
+def test_out_of_range_values_are_refused_by_name(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings({**GOOD_PROD, name: value})
     assert [p.split(":")[0] for p in info.value.problems] == [name]

@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import signal
-import sqlite3
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -136,7 +135,7 @@ def cmd_maintenance(args: argparse.Namespace) -> int:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    from twi_overlay.store.sqlite import connect
+    from twi_overlay.store.sqlite import backup
 
     settings = _settings()
     dest = Path(args.dest)
@@ -146,15 +145,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     if not Path(settings.database_path).exists():
         print(f"backup: no database at {settings.database_path}", file=sys.stderr)
         return 1
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    src = connect(settings.database_path)
-    out = sqlite3.connect(dest)
-    try:
-        src.backup(out)
-        ok = out.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        out.close()
-        src.close()
+    ok = backup(settings.database_path, str(dest))
     if ok != "ok":
         print(f"backup: integrity check failed: {ok}", file=sys.stderr)
         return 1

@@ -121,7 +121,7 @@ class Settings:
     log_level: str = setting(
         "INFO",
         "LOG_LEVEL",
-        "`debug`, `info`, `warning`, `error`; the runbook's env file says `RUST_LOG`, read when `LOG_LEVEL` is unset",
+        "`debug`, `info`, `warning` or `error`; `RUST_LOG` (docs/operations.md §4) is read when `LOG_LEVEL` is unset",
         shown_default="`info`",
         also=("RUST_LOG",),
         parse=_log_level,
@@ -225,7 +225,7 @@ def declared() -> list[tuple[Field[Any], Env]]:
 
 
 def _num(value: float | None) -> str:
-    return "" if value is None else f"{int(value):,}" if float(value).is_integer() else f"{value:g}"
+    return "" if value is None else str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
 def _convert(raw: str, kind: Any, env: Env) -> Any:

@@ -1,4 +1,4 @@
-"""GET /metrics: Prometheus text with every metric the runbook names."""
+"""GET /metrics: Prometheus text with every metric docs/operations.md §10 names."""
 
 from __future__ import annotations
 

@@ -6,6 +6,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from twi_overlay.store import sqlite
 from twi_overlay.store.database import Database
 from twi_overlay.store.migrate import migrate
 from twi_overlay.store.sqlite import connect as connect_sync
@@ -30,3 +31,12 @@ async def test_pragmas_on_every_connection(tmp_path: Path) -> None:
         assert await db.write(lambda tx: _pragmas(tx.conn)) == expected
     finally:
         await db.close()
+
+
+def test_a_new_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> None:
+    path = tmp_path / "new" / "app.db"
+    connect_sync(str(path)).close()
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    backup = tmp_path / "copy.db"
+    assert sqlite.backup(str(path), str(backup)) == "ok"
+    assert oct(backup.stat().st_mode & 0o777) == "0o600"

@@ -1,4 +1,5 @@
-"""The hub's fan-out: a stalled client is dropped while the others keep receiving."""
+"""The hub: ids that never outlive the process, the ring, audiences, and a fan-out where a
+stalled client is dropped while the others keep receiving."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from twi_overlay.app import create_app
 from twi_overlay.config import load_settings
 from twi_overlay.domain.events import Event
 from twi_overlay.ops import metrics
+from twi_overlay.stream.hub import Hub
 from twi_overlay.web.auth import mint_token
 
 
@@ -61,3 +63,19 @@ async def test_stalled_client_is_dropped_while_others_keep_receiving(
     assert (await healthy.next_event()).data["data"]["i"] == -1
     healthy.close()
     sock.close()
+
+
+def test_ids_rings_and_audiences() -> None:
+    hub, other_boot = Hub(ring_max=3, client_buffer=65536), Hub(ring_max=3, client_buffer=65536)
+    hub.publish([Event(BROADCASTER, "counter.updated", {"v": i}, {"v": i}) for i in range(1, 5)])
+    hub.publish([Event(BROADCASTER, "command.logged", {"secret": True}, None)])
+    assert hub.latest_seq(BROADCASTER) == 5 and hub.latest_seq("someone-else") == 0
+    assert hub.parse_id(BROADCASTER, hub.event_id(4)) == 4
+    for stale in (other_boot.event_id(4), hub.event_id(6), "garbage", f"{hub.boot}-x"):
+        assert hub.parse_id(BROADCASTER, stale) is None  # another process, the future, nonsense
+    assert hub.frames_after(BROADCASTER, "admin", 1) is None  # seq 2 has left the ring of 3
+    admin = hub.frames_after(BROADCASTER, "admin", 3)
+    overlay = hub.frames_after(BROADCASTER, "overlay", 3)
+    assert admin is not None and [seq for seq, _ in admin] == [4, 5]
+    assert overlay is not None and [seq for seq, _ in overlay] == [4]  # admin-only events skipped
+    assert hub.frames_after(BROADCASTER, "overlay", 5) == []

@@ -8,15 +8,10 @@ import time
 from aiohttp import web
 
 from twi_overlay import keys
-from twi_overlay.store.tx import Tx
+from twi_overlay.store.sqlite import journal_mode
 from twi_overlay.web.errors import json_response
 
 CHECK_TIMEOUT = 3.0
-
-
-def _db_check(tx: Tx) -> str:
-    # Runs inside BEGIN IMMEDIATE on the writer: getting here means we hold the write lock.
-    return str(tx.value("PRAGMA journal_mode"))
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -24,7 +19,8 @@ async def healthz(request: web.Request) -> web.Response:
     uptime = round(time.time() - app[keys.STARTED_AT], 1)
     checks: dict[str, dict[str, object]] = {"process": {"ok": True, "uptime_s": uptime}}
     try:
-        mode = await asyncio.wait_for(app[keys.DB].write(_db_check), CHECK_TIMEOUT)
+        # A write job: getting an answer means the writer took the write lock within the timeout.
+        mode = await asyncio.wait_for(app[keys.DB].write(journal_mode), CHECK_TIMEOUT)
         checks["database"] = {"ok": mode == "wal", "journal_mode": mode, "writable": True}
     except Exception as exc:
         checks["database"] = {"ok": False, "writable": False, "error": type(exc).__name__}

@@ -1,5 +1,5 @@
 """The TTL + checkpoint job: log rows older than the retention go, then the WAL is truncated
-(docs/operations.md, "Data"). Run by a loop every TTL_INTERVAL_SECS, by POST /api/maintenance and by
+(docs/operations.md §11). Run by a loop every TTL_INTERVAL_SECS, by POST /api/maintenance and by
 `twi-overlay maintenance`."""
 
 from __future__ import annotations

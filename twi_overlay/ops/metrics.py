@@ -1,4 +1,4 @@
-"""Prometheus metrics (runbook §10, SPEC §11): module-level constants next to a single registry."""
+"""Prometheus metrics (docs/operations.md §10): module-level constants next to a single registry."""
 
 from __future__ import annotations
 

@@ -7,6 +7,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
+from twi_overlay.store.tx import Tx
+
 BUSY_TIMEOUT_MS = 5000
 PRAGMAS = (
     "PRAGMA foreign_keys=ON",
@@ -33,6 +35,10 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+def journal_mode(tx: Tx) -> str:
+    return str(tx.value("PRAGMA journal_mode"))
+
+
 def private_file(path: str) -> None:
     """The database holds OAuth tokens: create it (and its directory) readable by its owner only.
     SQLite creates the -wal and -shm files with the database file's permissions."""
@@ -40,3 +46,17 @@ def private_file(path: str) -> None:
     file.parent.mkdir(parents=True, exist_ok=True)
     if not file.exists():
         os.close(os.open(file, os.O_WRONLY | os.O_CREAT, stat.S_IRUSR | stat.S_IWUSR))
+
+
+def backup(source: str, dest: str) -> str:
+    """An online copy of the database through SQLite's backup API (safe while the app writes), created
+    readable by its owner only; returns the copy's `integrity_check` ("ok" when sound)."""
+    private_file(dest)
+    src = connect(source)
+    out = sqlite3.connect(dest)
+    try:
+        src.backup(out)
+        return str(out.execute("PRAGMA integrity_check").fetchone()[0])
+    finally:
+        out.close()
+        src.close()
