@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """Write the README's configuration table from the settings declared in twi_overlay/config.py.
 
-    python scripts/config-table.py          # rewrite the table in README.md
-    python scripts/config-table.py --check  # exit 1 when README.md differs (what the test checks)
+python scripts/config-table.py          # rewrite the table in README.md
+python scripts/config-table.py --check  # exit 1 when README.md differs (what the test checks)
 """
 
 from __future__ import annotations

@@ -29,6 +29,27 @@ def rfc3339_nano(ts: float | None = None) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S") + f".{int((ts % 1) * 1e9):09d}Z"
 
 
+def subscription(
+    type_: str,
+    broadcaster_id: str = BROADCASTER,
+    status: str = "enabled",
+    version: str = "1",
+    callback: str = "null",
+    sub_id: str | None = None,
+) -> dict[str, Any]:
+    """The `subscription` object of an EventSub message, as twitch-cli sends it."""
+    return {
+        "id": sub_id or str(uuid.uuid4()),
+        "status": status,
+        "type": type_,
+        "version": version,
+        "condition": {"broadcaster_user_id": broadcaster_id},
+        "transport": {"method": "webhook", "callback": callback},
+        "created_at": rfc3339_nano(),
+        "cost": 0,
+    }
+
+
 def redemption_body(
     broadcaster_id: str = BROADCASTER,
     reward_id: str = "reward-queue",
@@ -42,16 +63,7 @@ def redemption_body(
     """Shaped exactly like twitch-cli's `event trigger add-redemption` output."""
     ts = rfc3339_nano()
     return {
-        "subscription": {
-            "id": str(uuid.uuid4()),
-            "status": "enabled",
-            "type": sub_type,
-            "version": "1",
-            "condition": {"broadcaster_user_id": broadcaster_id},
-            "transport": {"method": "webhook", "callback": "null"},
-            "created_at": ts,
-            "cost": 0,
-        },
+        "subscription": subscription(sub_type, broadcaster_id),
         "event": {
             "id": redemption_id or str(uuid.uuid4()),
             "broadcaster_user_id": broadcaster_id,

@@ -9,6 +9,9 @@ from typing import Any
 import aiohttp
 import orjson
 
+from tests.helpers import BROADCASTER, SIGNING_KEY
+from twi_overlay.web.auth import mint_token
+
 
 @dataclass
 class Frame:
@@ -89,3 +92,17 @@ async def connect(
             url += ("&" if "?" in url else "?") + "token=" + token
     response = await session.get(url, headers=headers)
     return SSEStream(response)
+
+
+def token(aud: str = "overlay", sub: str = BROADCASTER, ttl: int = 300, key: str = SIGNING_KEY) -> str:
+    """A stream token as POST /api/sse-token mints it."""
+    return mint_token(key, aud, sub, ttl)[0]
+
+
+async def open_sse(client: Any, aud: str = "overlay", last: str | None = None, **kw: Any) -> SSEStream:
+    """A stream of the test client's server, past its `retry:` line."""
+    stream = await connect(client.session, str(client.make_url(f"/{aud}/sse")), token(aud, **kw), last)
+    assert stream.response.status == 200, await stream.response.text()
+    first = await stream.next()
+    assert first.retry == 2000
+    return stream

@@ -15,27 +15,17 @@ import aiohttp
 import pytest
 
 from tests.helpers import BROADCASTER, ROOT, SIGNING_KEY, ServerProcess, seed_db, wait_exit
+from tests.test_config import GOOD_PROD
 from twi_overlay.web.auth import mint_token
 
-GOOD_PROD = {
-    "APP_ENV": "production",
-    "APP_BASE_URL": "https://overlay.example.com",
-    "RUST_LOG": "info",
-    "TWITCH_CLIENT_ID": "abcdefghijklmnopqrstuvwxyz0123",
-    "TWITCH_CLIENT_SECRET": "s3cr3t-client-value-xyz",
-    "OAUTH_REDIRECT_URI": "https://overlay.example.com/oauth/callback",
-    "WEBHOOK_SECRET": "w" * 40,
-    "SSE_TOKEN_SIGNING_KEY": "k" * 40,
-    "DATABASE_URL": "sqlite:///var/lib/twi-overlay/data/app.db",
-}
 
-
-def _run_cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _run_cli(env: dict[str, str], *args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """`python -m twi_overlay ARGS` with only PATH, HOME and LANG of ours, plus `env`."""
     base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
     return subprocess.run(
         [sys.executable, "-m", "twi_overlay", *args],
         env={**base, **env},
-        cwd=ROOT,
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -85,15 +75,7 @@ def test_a_token_made_in_another_directory_is_signed_with_the_servers_secret(tmp
     import jwt
     import orjson
 
-    base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
-    proc = subprocess.run(
-        [sys.executable, "-m", "twi_overlay", "token", "--aud", "admin", "--sub", "10000001"],
-        env=base,
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _run_cli({}, "token", "--aud", "admin", "--sub", "10000001", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     key = orjson.loads((ROOT / "data" / ".dev-secrets.json").read_bytes())["SSE_TOKEN_SIGNING_KEY"]
     claims = jwt.decode(proc.stdout.strip(), key, algorithms=["HS256"], audience="admin")
@@ -102,20 +84,7 @@ def test_a_token_made_in_another_directory_is_signed_with_the_servers_secret(tmp
 
 
 def test_cli_maintenance(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    from tests.helpers import ROOT
-
-    env = {"PATH": os.environ["PATH"], "DATABASE_URL": f"sqlite://{tmp_path}/m.db"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "twi_overlay", "maintenance"],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    proc = _run_cli({"DATABASE_URL": f"sqlite://{tmp_path}/m.db"}, "maintenance")
     assert proc.returncode == 0, proc.stderr
     assert '"deleted":{"event_raw":0,"command_log":0}' in proc.stdout
 

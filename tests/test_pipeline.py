@@ -13,10 +13,11 @@ from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
 from tests.conftest import admin_headers
-from tests.helpers import BROADCASTER, delivery, redemption_body, rfc3339_nano
+from tests.helpers import BROADCASTER, delivery, redemption_body, rfc3339_nano, subscription
 from tests.ingest.helpers import bind, raw_count, state
 from twi_overlay import keys, pacing, pipeline
 from twi_overlay.ingest.eventsub import (
+    REDEMPTION_ADD,
     REDEMPTION_UPDATE,
     REWARD_ADD,
     REWARD_REMOVE,
@@ -123,19 +124,10 @@ async def test_every_handled_type_is_normalised(client: Any) -> None:
         "prompt": "",
         "is_user_input_required": False,
     }
-    sub = {
-        "id": "s",
-        "status": "enabled",
-        "version": "1",
-        "condition": {"broadcaster_user_id": BROADCASTER},
-        "transport": {"method": "webhook", "callback": "null"},
-        "created_at": rfc3339_nano(),
-        "cost": 0,
-    }
     bodies = [
-        {"subscription": {**sub, "type": REWARD_ADD}, "event": reward_event},
+        {"subscription": subscription(REWARD_ADD), "event": reward_event},
         {
-            "subscription": {**sub, "type": STREAM_ONLINE},
+            "subscription": subscription(STREAM_ONLINE),
             "event": {
                 "id": "9001",
                 "broadcaster_user_id": BROADCASTER,
@@ -161,10 +153,10 @@ async def test_every_handled_type_is_normalised(client: Any) -> None:
     assert history[0]["redemption_id"] == "red-1" and history[0]["helix_status"] == "refunded"
     for body in (
         {
-            "subscription": {**sub, "type": STREAM_OFFLINE},
+            "subscription": subscription(STREAM_OFFLINE),
             "event": {"broadcaster_user_id": BROADCASTER, "broadcaster_user_login": "c", "broadcaster_user_name": "C"},
         },
-        {"subscription": {**sub, "type": REWARD_REMOVE}, "event": reward_event},
+        {"subscription": subscription(REWARD_REMOVE), "event": reward_event},
     ):
         h, raw = delivery(body)
         assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
@@ -175,16 +167,7 @@ async def test_every_handled_type_is_normalised(client: Any) -> None:
 
 
 async def test_unknown_type_and_unknown_broadcaster_are_stored_and_ignored(client: Any) -> None:
-    sub = {
-        "id": "s",
-        "status": "enabled",
-        "type": "channel.follow",
-        "version": "2",
-        "condition": {"broadcaster_user_id": BROADCASTER},
-        "transport": {"method": "webhook", "callback": "x"},
-        "created_at": rfc3339_nano(),
-        "cost": 0,
-    }
+    sub = subscription("channel.follow", version="2")
     h, raw = delivery({"subscription": sub, "event": {"broadcaster_user_id": BROADCASTER}})
     assert (await client.post("/eventsub/webhook", data=raw, headers=h)).status == 204
     await bind(client)
@@ -200,18 +183,8 @@ async def test_unknown_type_and_unknown_broadcaster_are_stored_and_ignored(clien
 
 async def test_revocations(client: Any) -> None:
     def revocation(reason: str) -> dict[str, Any]:
-        return {
-            "subscription": {
-                "id": f"sub-{reason}",
-                "status": reason,
-                "type": "channel.channel_points_custom_reward_redemption.add",
-                "version": "1",
-                "cost": 1,
-                "condition": {"broadcaster_user_id": BROADCASTER},
-                "transport": {"method": "webhook", "callback": "https://example.com/cb"},
-                "created_at": rfc3339_nano(),
-            }
-        }
+        sub = subscription(REDEMPTION_ADD, status=reason, callback="https://example.com/cb", sub_id=f"sub-{reason}")
+        return {"subscription": sub}
 
     for reason in ("notification_failures_exceeded", "authorization_revoked"):
         h, raw = delivery(revocation(reason), "revocation")

@@ -10,25 +10,12 @@ from typing import Any
 import pytest
 
 from tests.conftest import add_broadcaster, admin_headers
-from tests.helpers import BROADCASTER, SIGNING_KEY
-from tests.sse_client import SSEStream, connect
+from tests.helpers import BROADCASTER
+from tests.sse_client import SSEStream, connect, open_sse, token
 from twi_overlay import keys
 from twi_overlay.app import create_app
 from twi_overlay.config import load_settings
 from twi_overlay.ops import metrics
-from twi_overlay.web.auth import mint_token
-
-
-def token(aud: str = "overlay", sub: str = BROADCASTER, ttl: int = 300, key: str = SIGNING_KEY) -> str:
-    return mint_token(key, aud, sub, ttl)[0]
-
-
-async def open_sse(client: Any, aud: str = "overlay", last: str | None = None, **kw: Any) -> SSEStream:
-    stream = await connect(client.session, str(client.make_url(f"/{aud}/sse")), token(aud, **kw), last)
-    assert stream.response.status == 200, await stream.response.text()
-    first = await stream.next()
-    assert first.retry == 2000
-    return stream
 
 
 async def bump(client: Any, n: int, name: str = "hits") -> None:

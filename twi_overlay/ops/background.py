@@ -4,12 +4,13 @@ a sign-in), all cancelled and awaited at shutdown."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from typing import Any
 
 from aiohttp import web
+
+from twi_overlay.aio import cancel_and_wait
 
 log = logging.getLogger(__name__)
 CleanupCtx = Callable[[web.Application], AsyncIterator[None]]
@@ -24,9 +25,7 @@ def background(name: str, run: Callable[[web.Application], Awaitable[None]]) -> 
 
         task = asyncio.create_task(main(), name=name)
         yield
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):  # our loops re-raise it; cleanup goes on
-            await task
+        await cancel_and_wait(task)
 
     return ctx
 

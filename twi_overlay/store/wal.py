@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import aiosqlite
 
+from twi_overlay.aio import cancel_and_wait
 from twi_overlay.store.sqlite import BUSY_TIMEOUT_MS, PRAGMAS
 from twi_overlay.store.thread import ConnectionThread
 
@@ -86,13 +87,8 @@ class Checkpointer:
         self._task = asyncio.create_task(self._loop(), name="db-checkpointer")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from twi_overlay import pacing
+from twi_overlay.aio import cancel_and_wait
 from twi_overlay.store.bulk import UniqueInsert, insert_unique
 from twi_overlay.store.thread import ConnectionThread
 from twi_overlay.store.tx import Tx
@@ -71,13 +72,8 @@ class Writer:
     async def stop(self) -> None:
         """Stop taking jobs; every job not yet run fails with DatabaseClosed."""
         self._closed = True
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         while self._queue:
             job = self._queue.popleft()
             if not job.future.done():

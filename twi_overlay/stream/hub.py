@@ -30,6 +30,7 @@ from typing import Any
 from aiohttp import web
 
 from twi_overlay import pacing
+from twi_overlay.aio import cancel_and_wait
 from twi_overlay.domain.events import Event
 from twi_overlay.ops import metrics
 from twi_overlay.stream.wire import HEARTBEAT, RETRY, frame
@@ -139,6 +140,7 @@ class Hub:
         return out
 
     async def _fanout(self, stream: _Stream) -> None:
+        yield_every = pacing.FANOUT_YIELD_EVERY  # read once: the loop below runs for every client
         while stream.clients and not self._closed:
             await stream.wake.wait()
             stream.wake.clear()
@@ -148,7 +150,7 @@ class Hub:
             # Most clients were sent everything up to the same seq: join the new frames once per audience.
             shared: dict[tuple[int, str], bytes | None] = {}
             for i, client in enumerate(tuple(stream.clients)):
-                if i % pacing.FANOUT_YIELD_EVERY == pacing.FANOUT_YIELD_EVERY - 1:
+                if i % yield_every == yield_every - 1:
                     await asyncio.sleep(0)  # let webhook ACKs and other requests in between
                 if not client.live or client.done.done():
                     continue
@@ -292,7 +294,4 @@ class Hub:
         for stream in self._streams.values():
             for client in tuple(stream.clients):
                 self._remove(stream, client, "shutdown")
-            if stream.task is not None:
-                stream.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await stream.task
+            await cancel_and_wait(stream.task)
