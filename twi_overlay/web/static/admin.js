@@ -228,10 +228,10 @@
       fillSettings();
     } else if (res.status === 409) {
       $("settings-status").textContent = "";
+      await loadState();
+      fillSettings();  // first, so that the notice below is true when it shows
       notice("Settings were changed elsewhere in the meantime. The form now shows the current settings: " +
         "make your change again and save.", "error");
-      await loadState();
-      fillSettings();
     } else {
       $("settings-status").textContent = "";
       notice(errorText(res), "error");
