@@ -26,3 +26,6 @@ WHERE id = :id;
 
 -- name: pending_for_reward
 SELECT * FROM helix_jobs WHERE broadcaster_id = :broadcaster_id AND reward_id = :reward_id AND state = 'pending';
+
+-- name: by_redemption
+SELECT * FROM helix_jobs WHERE broadcaster_id = :broadcaster_id AND redemption_id = :redemption_id;

@@ -56,12 +56,15 @@ class FakeTwitch:
         }
         return rid
 
-    def add_redemption(self, reward_id: str, user_name: str = "viewer", user_input: str = "") -> str:
+    def add_redemption(
+        self, reward_id: str, user_name: str = "viewer", user_input: str = "", user_id: str | None = None
+    ) -> str:
         rid = str(uuid.uuid4())
         self.redemptions[rid] = {
             "id": rid,
             "reward_id": reward_id,
             "status": "UNFULFILLED",
+            "user_id": user_id or "u" + rid[:6],
             "user_name": user_name,
             "user_input": user_input,
             "n": len(self.redemptions),
@@ -93,7 +96,7 @@ class FakeTwitch:
             {
                 "broadcaster_id": token.user_id,
                 "id": r["id"],
-                "user_id": "u" + r["id"][:6],
+                "user_id": r["user_id"],
                 "user_login": r["user_name"].lower(),
                 "user_name": r["user_name"],
                 "user_input": r["user_input"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.domain.commands import ok, queue, redemption, settings
 from tests.helpers import BROADCASTER
 from twi_overlay import repo
+from twi_overlay.domain.redemptions import ALREADY_HANDLED
 from twi_overlay.store.database import Database
 
 
@@ -43,3 +44,18 @@ async def test_redemption_update_from_twitch_removes_the_entry(d: Database) -> N
     r = await ok(d, "redemption.update", {"redemption_id": "nope", "status": "canceled"}, source="twitch")
     assert r["reason"].startswith("ignored")
     assert await d.read(repo.helix_jobs.pending) == []  # Twitch already knows
+
+
+async def test_a_redemption_handled_before_is_known_by_what_is_kept_for_good(d: Database) -> None:
+    """Past the command log's 72 h (no idempotency key left), the entry or the status update owed to
+    Twitch still says the redemption was handled: it is not run again, and nobody is refunded."""
+    await settings(d, rewards={"r-queue": "queue"})
+    await ok(d, "redemption.add", redemption("red-1", "Ann"), source="twitch", key="redemption:red-1")
+    again = await ok(d, "redemption.add", redemption("red-1", "Ann"), source="twitch")  # the key is gone
+    assert (again["result"], again["reason"], again["events"]) == ("ok", ALREADY_HANDLED, [])
+    assert await queue(d) == [("Ann", 1, "waiting")] and await d.read(repo.helix_jobs.pending) == []
+    await settings(d, queue={"open": False})
+    refused = await ok(d, "redemption.add", redemption("red-2", "Bob"), source="twitch")
+    assert refused["data"] == {"refund": "pending"}
+    again = await ok(d, "redemption.add", redemption("red-2", "Bob"), source="twitch")
+    assert again["reason"] == ALREADY_HANDLED and len(await d.read(repo.helix_jobs.pending)) == 1

@@ -53,13 +53,13 @@ async def setup_queue(client: Any, fake: Any, reward_id: str | None = None, **re
 async def redeem(client: Any, fake: Any, reward_id: str, n: int = 1) -> list[str]:
     ids = []
     for i in range(n):
-        rid = fake.add_redemption(reward_id)
+        rid = fake.add_redemption(reward_id, user_name=f"viewer{i}")  # Twitch's record and its delivery agree
         headers, raw = delivery(
             redemption_body(
                 broadcaster_id=USER,
                 reward_id=reward_id,
                 redemption_id=rid,
-                user_id=f"v{i}-{rid[:4]}",
+                user_id=fake.redemptions[rid]["user_id"],
                 user_name=f"viewer{i}",
             )
         )

@@ -42,3 +42,64 @@ async def test_rewards_are_listed_with_managed_from_only_manageable_rewards(app_
     await sync_rewards(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)
     listed = {r["id"]: r["managed"] for r in (await (await app_client.get("/api/rewards")).json())["data"]}
     assert listed == {ours: True, theirs: False}
+
+
+async def _past_the_ttl(client: Any) -> None:
+    """The TTL job as it runs 73 hours from now: the command log rows of today's redemptions are gone."""
+    import time
+
+    from twi_overlay.ops.jobs import maintenance
+
+    await client.app[keys.TASKS].join()
+    result = await maintenance(client.app[keys.DB], 72.0, now=time.time() + 73 * 3600)
+    assert result["deleted"]["command_log"] > 0
+
+
+async def test_a_waiting_viewer_is_never_refunded_when_the_catch_up_meets_their_redemption_after_the_ttl(
+    app_client: Any, twitch: Any
+) -> None:
+    from twi_overlay.twitch.catchup import catch_up
+
+    fake, _ = twitch
+    session = await sign_in(app_client)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    reward = (
+        await (
+            await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
+        ).json()
+    )["id"]
+    [waiting] = await redeem(app_client, fake, reward)  # per_user_limit 1: this viewer's entry is their one
+    await _past_the_ttl(app_client)
+    counts = await catch_up(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)  # still UNFULFILLED
+    assert counts == {"seen": 1, "added": 0}
+    await app_client.app[keys.HELIX].drain()
+    assert fake.patches == [] and fake.redemptions[waiting]["status"] == "UNFULFILLED"  # no refund
+    [entry] = await entries(app_client)
+    assert entry["redemption_id"] == waiting and entry["status"] == "waiting" and entry["helix_status"] is None
+    r = await app_client.post(
+        "/api/commands", headers=h, json={"type": "queue.complete", "payload": {"entry_id": entry["id"]}}
+    )
+    assert r.status == 200
+    await app_client.app[keys.HELIX].drain()
+    assert fake.redemptions[waiting]["status"] == "FULFILLED"  # and "Done" still reaches Twitch
+
+
+async def test_one_redemption_that_fails_does_not_stop_the_catch_up(app_client: Any, twitch: Any) -> None:
+    from twi_overlay.twitch.catchup import catch_up
+
+    fake, _ = twitch
+    session = await sign_in(app_client)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    reward = (
+        await (
+            await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
+        ).json()
+    )["id"]
+    await update_settings(app_client, h, queue={"per_user_limit": 50})
+    [old] = await redeem(app_client, fake, reward)
+    await _past_the_ttl(app_client)  # then, while we were down, two more
+    missed = [fake.add_redemption(reward, user_name=f"missed{i}") for i in range(2)]
+    counts = await catch_up(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)
+    assert counts == {"seen": 3, "added": 2}
+    assert [e["redemption_id"] for e in await entries(app_client)] == [old, *missed]
+    assert fake.patches == []

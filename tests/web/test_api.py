@@ -160,3 +160,35 @@ async def test_create_an_app_owned_reward_bound_to_the_queue(app_client: Any, tw
     assert r.status == 502 and "DUPLICATE" in (await r.json())["error"]["message"]
     r = await app_client.post("/api/rewards", json={"title": "x" * 46}, headers=csrf)
     assert r.status == 422
+
+
+async def test_a_body_split_over_two_tcp_segments_is_read_whole(client: Any) -> None:
+    import asyncio
+
+    import orjson
+
+    body = orjson.dumps({"type": "counter.increment", "payload": {"name": "split", "by": 2}})
+    auth = admin_headers()["Authorization"]
+    head = (
+        f"POST /api/commands HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(head + body[:10])
+        await writer.drain()
+        with pytest.raises(TimeoutError):  # no answer while part of the body is still on its way
+            await asyncio.wait_for(reader.read(1), 0.2)
+        writer.write(body[10:])
+        await writer.drain()
+        answer = await asyncio.wait_for(reader.read(), 5)
+    finally:
+        writer.close()
+    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    state = await (await client.get("/api/state", headers=admin_headers())).json()
+    assert state["counters"] == {"split": 2}
+
+
+@pytest.mark.parametrize("limit", ["²", "0", "501", "-1", "1e3", "", "ten"])
+async def test_a_bad_limit_is_a_400(client: Any, limit: str) -> None:
+    await error(await client.get(f"/api/commands?limit={limit}", headers=admin_headers()), 400, "invalid_limit")

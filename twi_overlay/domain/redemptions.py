@@ -2,7 +2,13 @@
 
 redemption.add: the policy decides what the reward is bound to (queue.enqueue, counter.increment, or
 nothing). redemption.update: the redemption was fulfilled or canceled on Twitch's side, so its entry
-leaves the queue. Both are idempotent by redemption id (the runner's idempotency key).
+leaves the queue.
+
+Both are idempotent by redemption id. The runner's idempotency key covers the command log's retention
+(72 h); past it, what is kept for good decides: a redemption that has a queue entry, or a status
+update owed or sent to Twitch, was handled already. Without that check, the catch-up meeting an old
+UNFULFILLED redemption would run it again, and a viewer still waiting in the queue would be refused
+by the per-user limit and refunded.
 """
 
 from __future__ import annotations
@@ -16,9 +22,20 @@ from twi_overlay.domain.events import entry_event
 from twi_overlay.domain.policy import decide
 
 BOUND: dict[str, Handler] = {"queue.enqueue": queue.enqueue, "counter.increment": counters.increment}
+ALREADY_HANDLED = "duplicate: redemption already handled"
+
+
+def handled_before(ctx: Ctx, redemption_id: str) -> bool:
+    return (
+        repo.queue.by_redemption(ctx.tx, ctx.broadcaster_id, redemption_id) is not None
+        or repo.helix_jobs.by_redemption(ctx.tx, ctx.broadcaster_id, redemption_id) is not None
+    )
 
 
 def add(ctx: Ctx, payload: dict[str, Any]) -> Result:
+    redemption_id = payload.get("redemption_id")
+    if redemption_id and handled_before(ctx, redemption_id):
+        return Result("ok", ALREADY_HANDLED)
     reward_id = payload.get("reward_id")
     if reward_id and repo.rewards.get(ctx.tx, ctx.broadcaster_id, reward_id) is None:
         repo.rewards.upsert(

@@ -34,4 +34,5 @@ OAUTH_VALIDATE_FAILURES = Counter("oauth_validate_failures_total", "Failed /oaut
 POLICY_COMMANDS = Counter("policy_commands_total", "Commands executed", ["type", "result"])
 HELIX_REQUESTS = Counter("helix_requests_total", "Helix API requests", ["endpoint", "status"])
 EVENTSUB_SUBSCRIPTIONS = Gauge("eventsub_subscriptions", "EventSub subscriptions known", ["status"])
+CATCHUP_FAILURES = Counter("catchup_failures_total", "Missed redemptions the catch-up could not add")
 HTTP_ERRORS = Counter("http_errors_total", "Error responses by status", ["status"])

@@ -66,6 +66,11 @@ def due(tx: Tx, now: float, limit: int) -> list[HelixJob]:
     return [_job(r) for r in tx.all(Q.due, {"now": now, "limit": limit})]
 
 
+def by_redemption(tx: Tx, broadcaster_id: str, redemption_id: str) -> HelixJob | None:
+    row = tx.one(Q.by_redemption, {"broadcaster_id": broadcaster_id, "redemption_id": redemption_id})
+    return None if row is None else _job(row)
+
+
 def pending_for_reward(tx: Tx, broadcaster_id: str, reward_id: str) -> list[HelixJob]:
     return [_job(r) for r in tx.all(Q.pending_for_reward, {"broadcaster_id": broadcaster_id, "reward_id": reward_id})]
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from twi_overlay import repo
 from twi_overlay.domain.outcomes import Handled
+from twi_overlay.domain.redemptions import ALREADY_HANDLED
 from twi_overlay.domain.runner import execute
-from twi_overlay.store.database import Database
+from twi_overlay.ops import metrics
+from twi_overlay.store.database import Database, DatabaseClosed
 from twi_overlay.store.tx import Tx
 from twi_overlay.twitch.client import ReconsentNeeded, Twitch, TwitchError
 
@@ -45,7 +47,7 @@ def _add(tx: Tx, broadcaster_id: str, redemption: dict[str, Any]) -> str:
     )
     if not isinstance(result, Handled):
         return "error"
-    return "known" if result.replayed else result.result
+    return "known" if result.replayed or result.reason == ALREADY_HANDLED else result.result
 
 
 async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[str, int]:
@@ -72,8 +74,14 @@ async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[st
                 raise TwitchError(status, str(body.get("message", "could not list redemptions")))
             for redemption in body.get("data", []):
                 counts["seen"] += 1
-                if await db.write(_add, broadcaster_id, redemption) not in ("known", "error"):
-                    counts["added"] += 1
+                try:
+                    if await db.write(_add, broadcaster_id, redemption) not in ("known", "error"):
+                        counts["added"] += 1
+                except DatabaseClosed:
+                    raise
+                except Exception:  # one redemption that cannot be added never stops the others
+                    metrics.CATCHUP_FAILURES.inc()
+                    log.exception("a missed redemption could not be added", extra={"broadcaster_id": broadcaster_id})
             cursor = (body.get("pagination") or {}).get("cursor")
             if not cursor or not body.get("data"):
                 break

@@ -39,7 +39,9 @@ async def read_json(request: web.Request, max_bytes: int = 64 * 1024) -> Any:
         raise ApiError(415, "unsupported_media_type", "send Content-Type: application/json")
     if request.content_length is not None and request.content_length > max_bytes:
         raise ApiError(413, "payload_too_large", f"body is limited to {max_bytes} bytes")
-    body = await request.content.read(max_bytes + 1)
+    # The whole body (aiohttp stops at the app's client_max_size): content.read(n) would return only
+    # what has arrived so far, and a body split over two TCP segments would look malformed.
+    body = await request.read()
     if len(body) > max_bytes:
         raise ApiError(413, "payload_too_large", f"body is limited to {max_bytes} bytes")
     try:
@@ -92,7 +94,7 @@ async def post_command(request: web.Request) -> web.Response:
 async def list_commands(request: web.Request) -> web.Response:
     who = await admin_principal(request)
     raw = request.query.get("limit", "50")
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:  # "²".isdigit() is True
         raise ApiError(400, "invalid_limit", "limit must be an integer 1-500")
     rows = await request.app[keys.DB].read(repo.commands.recent, who.broadcaster_id, int(raw))
     return json_response({"data": rows})
