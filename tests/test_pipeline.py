@@ -49,11 +49,12 @@ async def _run_until_processed(
     processed: list[str] = []
     all_done = asyncio.Event()
 
-    async def process(row: StoredDelivery) -> None:  # the deliveries of one chunk run at once
+    async def process(row: StoredDelivery) -> bool:  # the deliveries of one chunk run at once
         processed.append(row.message_id)
         await real_sleep(0.004)
         if len(processed) == n:
             all_done.set()
+        return True  # done: processed (not put back for a retry)
 
     monkeypatch.setattr(processor, "_process", process)
     rows = [[f"m{i}", "notification", "stream.online", "1337", '{"n": 1}', 1700000000.0] for i in range(n)]
@@ -279,3 +280,39 @@ async def test_unprocessed_rows_are_processed_at_start(aiohttp_client: Any, sett
     client = await aiohttp_client(create_app(settings))
     await client.app[keys.PROCESSOR].drain()
     assert [e["user_name"] for e in (await state(client))["queue"]] == ["early0", "early1", "early2"]
+
+
+async def test_a_transient_database_error_is_retried_not_marked_failed(client: Any) -> None:
+    """The database locked by another process (a deploy's `migrate`, a backup) while a delivery is
+    processed: it waits and is processed once the lock is gone, instead of being marked failed for good."""
+    import sqlite3
+
+    from twi_overlay.ops import metrics
+
+    await bind(client, binding="counter:hugs")
+    db = client.app[keys.DB]
+    await db.write(lambda tx: tx.execute("PRAGMA busy_timeout=50"))  # the writer gives up after 50 ms
+    body = redemption_body(reward_id="reward-queue")
+    other = sqlite3.connect(db.path, isolation_level=None)
+    retries = metrics.EVENTSUB_PROCESS_RETRIES._value.get()
+    try:
+        other.execute(  # a stored delivery the processor has not been told about yet
+            "INSERT INTO event_raw (message_id, message_type, subscription_type, broadcaster_id, payload, received_at)"
+            " VALUES ('m-locked', 'notification', ?, ?, ?, ?)",
+            (body["subscription"]["type"], BROADCASTER, orjson.dumps(body), time.time()),
+        )
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        client.app[keys.PROCESSOR].wake()
+        for _ in range(500):
+            if metrics.EVENTSUB_PROCESS_RETRIES._value.get() > retries:
+                break
+            await asyncio.sleep(0.01)
+        assert metrics.EVENTSUB_PROCESS_RETRIES._value.get() > retries, "processing never met the lock"
+    finally:
+        if other.in_transaction:
+            other.execute("COMMIT")
+        other.close()
+    await db.write(lambda tx: tx.execute("PRAGMA busy_timeout=5000"))
+    await asyncio.wait_for(client.app[keys.PROCESSOR].drain(), 10)
+    outcomes = await db.read(lambda tx: [r[0] for r in tx.all("SELECT outcome FROM event_raw")])
+    assert outcomes == ["ok"] and (await state(client))["counters"] == {"hugs": 1}

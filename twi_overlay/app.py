@@ -17,7 +17,7 @@ from twi_overlay import keys
 from twi_overlay.config import Settings
 from twi_overlay.ingest.webhook import eventsub_webhook
 from twi_overlay.ops import jobs
-from twi_overlay.ops.background import Tasks, background
+from twi_overlay.ops.background import Loops, Tasks, background
 from twi_overlay.ops.clock import ClockSkew
 from twi_overlay.ops.health import healthz
 from twi_overlay.ops.tap import Tap
@@ -58,15 +58,19 @@ async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.helix_backoff_secs,
         settings.helix_throttle_secs,
     )
-    async for _ in background("helix-worker", lambda _app: helix.run())(app):
-        async for _ in background("eventsub-subscriptions", lambda _app: subscriptions_loop(app[keys.DB], twitch))(app):
+    loops = app[keys.LOOPS]
+    async for _ in background("helix-worker", lambda _app: helix.run(), loops)(app):
+        subscriptions = background(
+            "eventsub-subscriptions", lambda _app: subscriptions_loop(app[keys.DB], twitch), loops
+        )
+        async for _ in subscriptions(app):
             yield
     await twitch.close()
 
 
 async def processor_ctx(app: web.Application) -> AsyncIterator[None]:
     processor = app[keys.PROCESSOR] = Processor(app[keys.DB], app[keys.TAP])
-    async for _ in background("eventsub-processor", lambda _app: processor.run())(app):
+    async for _ in background("eventsub-processor", lambda _app: processor.run(), app[keys.LOOPS])(app):
         yield
 
 
@@ -98,6 +102,7 @@ def create_app(settings: Settings) -> web.Application:
     app[keys.HUB] = Hub(settings.sse_ring_max, settings.sse_client_buffer)
     app[keys.TAP] = Tap()
     app[keys.TASKS] = Tasks()
+    loops = app[keys.LOOPS] = Loops()
     app[keys.CLOCK] = ClockSkew()
     app[keys.DEBUG_LIMITER] = RateLimiter(rate_per_sec=20, burst=40)
     app[keys.STARTED_AT] = time.time()
@@ -106,7 +111,11 @@ def create_app(settings: Settings) -> web.Application:
     if settings.twitch_configured:
         app.cleanup_ctx.append(twitch_ctx)
     app.cleanup_ctx.extend(
-        [processor_ctx, background("ttl-checkpoint", jobs.ttl_loop), background("sse-heartbeat", heartbeats)]
+        [
+            processor_ctx,
+            background("ttl-checkpoint", jobs.ttl_loop, loops),
+            background("sse-heartbeat", heartbeats, loops),
+        ]
     )
     app.on_shutdown.append(close_streams)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from twi_overlay.config import Settings
-from twi_overlay.ops.background import Tasks
+from twi_overlay.ops.background import Loops, Tasks
 from twi_overlay.ops.clock import ClockSkew
 from twi_overlay.ops.tap import Tap
 from twi_overlay.pipeline import Processor
@@ -21,6 +21,7 @@ HUB = web.AppKey("hub", Hub)
 TAP = web.AppKey("tap", Tap)
 PROCESSOR = web.AppKey("processor", Processor)
 TASKS = web.AppKey("tasks", Tasks)  # one-off tasks (after a sign-in), cancelled at shutdown
+LOOPS = web.AppKey("loops", Loops)  # the supervised background loops: which are down, since when
 CLOCK = web.AppKey("clock_skew", ClockSkew)
 DEBUG_LIMITER = web.AppKey("debug_limiter", RateLimiter)
 STARTED_AT = web.AppKey("started_at", float)

@@ -22,10 +22,15 @@ from twi_overlay.ops import metrics
 from twi_overlay.ops.tap import Tap
 from twi_overlay.repo.events import StoredDelivery
 from twi_overlay.store.database import Database, DatabaseClosed
+from twi_overlay.store.sqlite import transient
 from twi_overlay.store.tx import Tx
 
 log = logging.getLogger(__name__)
 PENDING_READ = 256  # stored deliveries read at once
+# After a transient database error (store/sqlite.py), the deliveries not yet processed are tried
+# again, in order, after this long, doubling while the error lasts.
+RETRY_MIN_SECS = 0.5
+RETRY_MAX_SECS = 30.0
 
 
 def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
@@ -126,7 +131,8 @@ class Processor:
             if not await self.db.read(repo.events.count_pending):
                 return
 
-    async def _process(self, row: StoredDelivery) -> None:
+    async def _process(self, row: StoredDelivery) -> bool:
+        """Process one delivery; False when a transient database error means it must be tried again."""
         started = time.perf_counter()
         sub_type = row.subscription_type
         try:
@@ -134,11 +140,22 @@ class Processor:
             ok = not outcome.startswith("error")
         except DatabaseClosed:
             raise
-        except Exception as exc:  # a bug must not wedge the queue: record it and move on
+        except Exception as exc:
+            if transient(exc):  # not marked: it is processed once the database answers again
+                metrics.EVENTSUB_PROCESS_RETRIES.inc()
+                log.warning("processing waits for the database", extra={"event_raw_id": row.id, "error": str(exc)})
+                return False
+            # A bug or a payload no retry will fix: record it and move on, so it cannot wedge the queue.
             log.exception("processing a stored delivery failed", extra={"event_raw_id": row.id})
             outcome = f"error: {type(exc).__name__}"
             ok = False
-            await self.db.write(_mark_failed, row.id, type(exc).__name__)
+            try:
+                await self.db.write(_mark_failed, row.id, type(exc).__name__)
+            except DatabaseClosed:
+                raise
+            except Exception:
+                log.exception("marking a delivery failed did not work; it will be tried again")
+                return False
         self.processed += 1
         metrics.EVENTSUB_PROCESSED.labels(sub_type, outcome.split(":")[0]).inc()
         self.tap.record(
@@ -150,9 +167,11 @@ class Processor:
             ms=(time.perf_counter() - started) * 1000,
             outcome=outcome,
         )
+        return True
 
     async def run(self) -> None:
         after = 0  # ids are committed in increasing order by the single writer: a cursor suffices
+        retry_in = RETRY_MIN_SECS
         while True:
             self._wake.clear()
             rows = await self.db.read(repo.events.pending, after, PENDING_READ)
@@ -170,7 +189,13 @@ class Processor:
                 i += len(chunk)
                 writer_idle = await self.db.wait_idle(pacing.PROCESS_YIELD_SECS)
                 started = time.monotonic()
-                await asyncio.gather(*(self._process(r) for r in chunk))
+                done = await asyncio.gather(*(self._process(r) for r in chunk))
+                if not all(done):  # read again from the first one left, after a pause
+                    after = min(r.id for r, ok in zip(chunk, done, strict=True) if not ok) - 1
+                    await asyncio.sleep(retry_in)
+                    retry_in = min(retry_in * 2, RETRY_MAX_SECS)
+                    break
+                retry_in = RETRY_MIN_SECS
                 after = chunk[-1].id
                 if busy:
                     rest = pacing.PROCESS_BUSY_REST_FACTOR * (time.monotonic() - started)

@@ -8,7 +8,8 @@ import logging
 import pytest
 from aiohttp import web
 
-from twi_overlay.ops.background import Tasks, background
+from twi_overlay.aio import cancel_and_wait
+from twi_overlay.ops.background import Loops, Tasks, background
 
 
 async def test_a_background_loop_runs_for_the_life_of_its_context() -> None:
@@ -22,7 +23,7 @@ async def test_a_background_loop_runs_for_the_life_of_its_context() -> None:
         finally:
             cancelled.set()
 
-    ctx = background("test-loop", loop)(web.Application())
+    ctx = background("test-loop", loop, Loops())(web.Application())
     await ctx.__anext__()
     await running.wait()
     with pytest.raises(StopAsyncIteration):
@@ -47,3 +48,32 @@ async def test_tasks_are_cancelled_at_close_and_failures_logged(caplog: pytest.L
     await tasks.close()
     assert long is not None and long.cancelled() and len(tasks) == 0
     assert tasks.spawn(forever(), "late") is None
+
+
+async def test_a_failing_loop_is_restarted_counted_and_reported_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    from twi_overlay.ops import background as bg
+    from twi_overlay.ops import metrics
+    from twi_overlay.ops.background import Loops, supervise
+
+    monkeypatch.setattr(bg, "RESTART_MIN_SECS", 0.001)  # the backoff, not what is under test
+    now = [100.0]
+    loops = Loops(clock=lambda: now[0])
+    runs = []
+    healthy = asyncio.Event()
+
+    async def flaky() -> None:
+        runs.append(1)
+        if len(runs) < 3:
+            raise RuntimeError("boom")
+        healthy.set()
+        await asyncio.Event().wait()
+
+    restarts = metrics.BACKGROUND_RESTARTS.labels("flaky")._value.get()
+    task = asyncio.create_task(supervise("flaky", flaky, loops))
+    await healthy.wait()
+    assert len(runs) == 3 and metrics.BACKGROUND_RESTARTS.labels("flaky")._value.get() == restarts + 2
+    now[0] += 6
+    assert loops.down_longer_than(5) == ["flaky"]  # running again, but not for long yet
+    now[0] += bg.STABLE_AFTER_SECS
+    assert loops.down_longer_than(5) == []  # it has kept running: up
+    await cancel_and_wait(task)

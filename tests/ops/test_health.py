@@ -33,3 +33,16 @@ async def test_healthz_503_names_the_database_when_it_is_gone(client: Any) -> No
     r = await client.get("/healthz")
     assert r.status == 503
     assert (await r.json())["failed"] == ["database"]
+
+
+async def test_healthz_503_names_a_background_loop_that_stays_down(client: Any) -> None:
+    import time
+
+    loops = client.app[keys.LOOPS]
+    assert (await client.get("/healthz")).status == 200
+    loops.failed("eventsub-processor")
+    loops.down_since["eventsub-processor"] = time.monotonic() - 6  # it failed 6 s ago and has not recovered
+    r = await client.get("/healthz")
+    assert r.status == 503
+    body = await r.json()
+    assert body["failed"] == ["loops"] and body["checks"]["loops"]["down"] == ["eventsub-processor"]

@@ -40,3 +40,24 @@ def test_a_new_database_file_is_readable_by_its_owner_only(tmp_path: Path) -> No
     backup = tmp_path / "copy.db"
     assert sqlite.backup(str(path), str(backup)) == "ok"
     assert oct(backup.stat().st_mode & 0o777) == "0o600"
+
+
+def test_transient_errors_are_told_from_lasting_ones(tmp_path: Path) -> None:
+    path = str(tmp_path / "t.db")
+    holder, waiter = connect_sync(path), connect_sync(path)
+    waiter.execute("PRAGMA busy_timeout=0")
+    holder.execute("CREATE TABLE t (x UNIQUE)")
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        waiter.execute("BEGIN IMMEDIATE")
+        raise AssertionError("the lock was not held")
+    except sqlite3.OperationalError as busy:
+        assert sqlite.transient(busy)  # database is locked: try again later
+    holder.execute("INSERT INTO t VALUES (1)")
+    try:
+        holder.execute("INSERT INTO t VALUES (1)")
+        raise AssertionError("the constraint did not hold")
+    except sqlite3.IntegrityError as lasting:
+        assert not sqlite.transient(lasting)  # the same work fails the same way every time
+    assert not sqlite.transient(ValueError("not a database error"))
+    holder.execute("COMMIT")

@@ -1,4 +1,5 @@
-"""GET /healthz: process up, database writable in WAL mode, clock skew under threshold (docs/api.md)."""
+"""GET /healthz: process up, database writable in WAL mode, clock skew under threshold, every background
+loop running (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from twi_overlay.store.sqlite import journal_mode
 from twi_overlay.web.errors import json_response
 
 CHECK_TIMEOUT = 3.0
+LOOP_DOWN_SECS = 5.0  # a supervised loop restarts after 1-60 s; down longer than this is worth a page
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -35,6 +37,8 @@ async def healthz(request: web.Request) -> web.Response:
         }
     else:
         checks["clock"] = {"ok": True, "skew_s": None, "source": "no recent signed delivery"}
+    down = app[keys.LOOPS].down_longer_than(LOOP_DOWN_SECS)
+    checks["loops"] = {"ok": not down, "down": down}
     failed = [name for name, c in checks.items() if not c["ok"]]
     body = {"status": "ok" if not failed else "fail", "failed": failed, "checks": checks}
     return json_response(body, status=200 if not failed else 503)

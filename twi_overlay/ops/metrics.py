@@ -16,6 +16,9 @@ EVENTSUB_INVALID_SIGNATURE = Counter(
 EVENTSUB_DUPLICATE = Counter("eventsub_duplicate_total", "Webhook deliveries with a message id already seen")
 EVENTSUB_REJECTED = Counter("eventsub_rejected_total", "Webhook deliveries refused", ["reason"])
 EVENTSUB_PROCESSED = Counter("eventsub_processed_total", "Stored deliveries processed", ["type", "outcome"])
+EVENTSUB_PROCESS_RETRIES = Counter(
+    "eventsub_process_retries_total", "Stored deliveries put back after a transient database error"
+)
 EVENTSUB_REVOCATIONS = Counter("eventsub_revocations_total", "Subscription revocations", ["reason"])
 SSE_CLIENTS = Gauge("sse_clients", "Connected SSE clients", ["aud"])
 SSE_BROADCAST_LATENCY = Histogram(
@@ -35,4 +38,5 @@ POLICY_COMMANDS = Counter("policy_commands_total", "Commands executed", ["type",
 HELIX_REQUESTS = Counter("helix_requests_total", "Helix API requests", ["endpoint", "status"])
 EVENTSUB_SUBSCRIPTIONS = Gauge("eventsub_subscriptions", "EventSub subscriptions known", ["status"])
 CATCHUP_FAILURES = Counter("catchup_failures_total", "Missed redemptions the catch-up could not add")
+BACKGROUND_RESTARTS = Counter("background_restarts_total", "Background loops started again after a failure", ["loop"])
 HTTP_ERRORS = Counter("http_errors_total", "Error responses by status", ["status"])

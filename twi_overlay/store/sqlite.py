@@ -35,6 +35,28 @@ def connect(path: str) -> sqlite3.Connection:
     return conn
 
 
+# Errors that say "not now" rather than "never": the file is locked by another process (a deploy's
+# `migrate`, a backup), the disk is full or failing, memory ran out. Retrying the same work later can
+# succeed; anything else (a constraint, a bug) will fail the same way again.
+TRANSIENT_CODES = frozenset(
+    {
+        sqlite3.SQLITE_BUSY,
+        sqlite3.SQLITE_LOCKED,
+        sqlite3.SQLITE_NOMEM,
+        sqlite3.SQLITE_IOERR,
+        sqlite3.SQLITE_FULL,
+        sqlite3.SQLITE_CANTOPEN,
+        sqlite3.SQLITE_PROTOCOL,
+    }
+)
+
+
+def transient(exc: BaseException) -> bool:
+    """Whether a database error may go away if the same work is tried again later."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(exc, sqlite3.Error) and code is not None and code & 0xFF in TRANSIENT_CODES
+
+
 def journal_mode(tx: Tx) -> str:
     return str(tx.value("PRAGMA journal_mode"))
 

@@ -102,7 +102,7 @@ class Checkpointer:
             seen = self.jobs_done()
             try:
                 await self.run_pass()
-            except sqlite3.Error:
+            except Exception:  # the next second tries again; a checkpoint must never stop for good
                 log.exception("checkpoint failed")
 
     async def run_pass(self) -> None:
