@@ -4,7 +4,10 @@ own webhook, reconcile diff 0 after apply, stale ones removed, revocation leads 
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
+
+import pytest
 
 from tests.helpers import delivery, rfc3339_nano
 from tests.twitch.helpers import sign_in
@@ -144,3 +147,25 @@ async def test_authorization_revoked_means_no_resubscription(app_client: Any, tw
     assert result["created"] == 0 and fake.subscriptions == {}
     status = await (await app_client.get("/api/oauth/status")).json()
     assert status["needs_reconsent"] is True
+
+
+async def test_the_hourly_reconcile_logs_success_as_success(
+    app_client: Any, twitch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A pass of the subscriptions loop that succeeds is logged as a success (a log field once named
+    `created` clashed with a LogRecord attribute, so every success was logged as a failure)."""
+    from twi_overlay.aio import cancel_and_wait
+
+    caplog.set_level(logging.INFO, logger="twi_overlay.twitch.subscriptions")
+    await sign_in(app_client)
+    await app_client.app[keys.TASKS].join()
+    loop = asyncio.create_task(subscriptions.subscriptions_loop(app_client.app[keys.DB], app_client.app[keys.TWITCH]))
+    try:
+        for _ in range(200):
+            said = [r.getMessage() for r in caplog.records if r.name == "twi_overlay.twitch.subscriptions"]
+            if said:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await cancel_and_wait(loop)
+    assert said == ["subscriptions reconciled"]
