@@ -45,6 +45,7 @@ bench: $(VENV)/.test
 	$(BIN)/python bench/webhook.py
 	$(BIN)/python bench/commands.py
 	$(BIN)/python bench/sse.py
+	$(BIN)/python bench/ttl.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache

@@ -20,21 +20,21 @@ TTL_TABLES = (("event_raw", repo.maintenance.delete_deliveries), ("command_log",
 
 
 async def maintenance(db: Database, retention_hours: float = 72.0, now: float | None = None) -> dict[str, Any]:
-    """Delete expired log rows in chunks of 1000 (each its own short transaction, yielding between
-    them so webhook writes interleave), then `wal_checkpoint(TRUNCATE)`."""
+    """Delete expired log rows in chunks of at most 1000 rows read or deleted (each its own short
+    transaction, yielding between them so webhook writes interleave), then `wal_checkpoint(TRUNCATE)`."""
     cutoff = (now if now is not None else time.time()) - retention_hours * 3600
     deleted: dict[str, int] = {}
     chunks = 0
     for table, delete_chunk in TTL_TABLES:
         total = 0
-        while True:
-            n = await db.write(delete_chunk, cutoff)
-            total += n
+        after: int | None = 0
+        while after is not None:
+            chunk = await db.write(delete_chunk, cutoff, after)
+            total += chunk.deleted
             chunks += 1
-            if n:
-                metrics.DB_TTL_DELETED.labels(table).inc(n)
-            if n < repo.maintenance.CHUNK:
-                break
+            if chunk.deleted:
+                metrics.DB_TTL_DELETED.labels(table).inc(chunk.deleted)
+            after = chunk.resume_after
             await asyncio.sleep(0)
         deleted[table] = total
     await db.write(repo.maintenance.expire_sessions, time.time())
