@@ -16,6 +16,15 @@ UPDATE broadcasters SET live = :live, updated_at = :now WHERE id = :id;
 -- name: set_needs_reconsent
 UPDATE broadcasters SET needs_reconsent = :flag, updated_at = :now WHERE id = :id;
 
+-- name: revoke_grant
+-- Only a grant stored before the revocation was received: a newer sign-in is not undone by a late one.
+UPDATE broadcasters SET needs_reconsent = 1, updated_at = :now
+WHERE id = :id AND (grant_stored_at IS NULL OR grant_stored_at < :revoked_at);
+
+-- name: with_any_grant
+-- Broadcasters we hold a grant for, usable or waiting to sign in again: their subscriptions are kept.
+SELECT id FROM broadcasters WHERE access_token IS NOT NULL ORDER BY id;
+
 -- name: with_grant
 -- Broadcasters whose Twitch grant we may use (the view of migration 0003).
 SELECT id FROM broadcasters_with_grant ORDER BY id;

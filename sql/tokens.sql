@@ -5,7 +5,8 @@ SELECT id, access_token, refresh_token, token_expires_at, scopes, needs_reconsen
 
 -- name: store
 UPDATE broadcasters SET access_token = :access_token, refresh_token = :refresh_token,
-    token_expires_at = :expires_at, scopes = :scopes, needs_reconsent = 0, updated_at = :now
+    token_expires_at = :expires_at, scopes = :scopes, needs_reconsent = 0, grant_stored_at = :now,
+    updated_at = :now
 WHERE id = :id;
 
 -- name: usable

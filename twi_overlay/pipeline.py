@@ -33,7 +33,7 @@ RETRY_MIN_SECS = 0.5
 RETRY_MAX_SECS = 30.0
 
 
-def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
+def _revocation(tx: Tx, doc: dict[str, Any], received_at: float) -> str:
     sub = doc["subscription"]
     reason = str(sub.get("status") or "unknown")
     condition = sub.get("condition") if isinstance(sub.get("condition"), dict) else {}
@@ -50,8 +50,8 @@ def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
             reason in RESUBSCRIBE_REASONS,
         )
     if isinstance(bid, str) and repo.broadcasters.exists(tx, bid):
-        if reason in RECONSENT_REASONS:
-            repo.broadcasters.set_needs_reconsent(tx, bid, True)
+        # A revocation received before the current grant was stored is about an older grant.
+        reconsent = reason in RECONSENT_REASONS and repo.broadcasters.revoke_grant(tx, bid, received_at)
         tx.emit(
             admin_event(
                 bid,
@@ -61,7 +61,7 @@ def _revocation(tx: Tx, doc: dict[str, Any]) -> str:
                     "type": sub.get("type"),
                     "reason": reason,
                     "resubscribe": reason in RESUBSCRIBE_REASONS,
-                    "needs_reconsent": reason in RECONSENT_REASONS,
+                    "needs_reconsent": reconsent,
                 },
             )
         )
@@ -72,7 +72,7 @@ def process_row(tx: Tx, row: StoredDelivery) -> str:
     """One stored delivery, processed and marked in the caller's transaction. Returns the outcome."""
     doc = orjson.loads(row.payload)
     if row.message_type == "revocation":
-        outcome = _revocation(tx, doc)
+        outcome = _revocation(tx, doc, row.received_at)
     else:
         norm = normalise(row.subscription_type, doc)
         if norm is None:

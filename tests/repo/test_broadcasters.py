@@ -26,3 +26,16 @@ async def test_with_grant_means_a_token_and_no_pending_reconsent(db: Database) -
     assert await db.read(repo.broadcasters.with_grant) == ["a"]  # c never connected, b must sign in again
     await db.write(repo.tokens.store, "b", "access-b2", "refresh-b2", 0.0, ("s",))  # signing in clears it
     assert await db.read(repo.broadcasters.with_grant) == ["a", "b"]
+
+
+async def test_a_revocation_flags_only_a_grant_stored_before_it(db: Database) -> None:
+    import time
+
+    await db.write(add_broadcaster)
+    before = time.time() - 1
+    await db.write(repo.tokens.store, "1337", "access", "refresh", 0.0, ("s",))
+    assert await db.write(repo.broadcasters.revoke_grant, "1337", before) is False  # about an older grant
+    assert await db.read(repo.broadcasters.with_grant) == ["1337"]
+    assert await db.write(repo.broadcasters.revoke_grant, "1337", time.time() + 1) is True
+    assert await db.read(repo.broadcasters.with_grant) == []
+    assert await db.read(repo.broadcasters.with_any_grant) == ["1337"]  # its subscriptions are kept

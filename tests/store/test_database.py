@@ -14,7 +14,9 @@ async def test_reads_do_not_wait_for_a_write_transaction(db: Database) -> None:
     release = threading.Event()
 
     def slow_write(tx: Any) -> None:
-        tx.execute("INSERT INTO broadcasters VALUES ('slow','l','d',0,0,NULL,NULL,NULL,'',0,0)")
+        tx.execute(
+            "INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES ('slow','l','d',0,0)"
+        )
         release.wait(5)
 
     pending = asyncio.ensure_future(db.write(slow_write))

@@ -24,7 +24,12 @@ TABLES = {
 
 def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) -> None:
     path = str(tmp_path / "sub" / "app.db")
-    assert migrate(path) == ["0001.initial", "0002.event-raw-lean-indexes", "0003.broadcasters-with-grant"]
+    assert migrate(path) == [
+        "0001.initial",
+        "0002.event-raw-lean-indexes",
+        "0003.broadcasters-with-grant",
+        "0004.grant-stored-at",
+    ]
     assert migrate(path) == []
     conn = sqlite3.connect(path)
     names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}

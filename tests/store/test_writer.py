@@ -33,7 +33,11 @@ async def test_concurrent_writes_are_batched_and_all_commit(db: Database) -> Non
         tx.execute("INSERT INTO counters (broadcaster_id, name, value, updated_at) VALUES ('x', ?, ?, 0)", (f"c{i}", i))
         return i
 
-    await db.write(lambda tx: tx.execute("INSERT INTO broadcasters VALUES ('x','l','d',0,0,NULL,NULL,NULL,'',0,0)"))
+    await db.write(
+        lambda tx: tx.execute(
+            "INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES ('x','l','d',0,0)"
+        )
+    )
     batches_before = db.batches
     results = await asyncio.gather(*(db.write(insert, i) for i in range(500)))
     assert results == list(range(500))

@@ -7,11 +7,12 @@ import asyncio
 import logging
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.helpers import delivery, rfc3339_nano
-from tests.twitch.helpers import sign_in
-from twi_overlay import keys
+from tests.twitch.helpers import USER, sign_in
+from twi_overlay import keys, repo
 from twi_overlay.ingest.eventsub import HANDLED_TYPES
 from twi_overlay.twitch import subscriptions
 
@@ -169,3 +170,42 @@ async def test_the_hourly_reconcile_logs_success_as_success(
     finally:
         await cancel_and_wait(loop)
     assert said == ["subscriptions reconciled"]
+
+
+async def test_a_revocation_older_than_the_grant_does_not_flag_it(app_client: Any, twitch: Any) -> None:
+    """Revoked, then signed in again at once: the revocation processed after the new sign-in is about
+    the old grant. One received after the grant was stored still flags it."""
+    import time
+
+    fake, _ = twitch
+    revoked_at = time.time()
+    await sign_in(app_client)  # the new grant, stored after the revocation was received
+    await settle(app_client, fake)
+    sub = next(iter(fake.subscriptions.values()))
+    late = {"subscription": {**sub, "status": "authorization_revoked"}}
+    await app_client.app[keys.DB].write(
+        repo.events.insert_one, "late-revocation", "revocation", sub["type"], USER, orjson.dumps(late), revoked_at
+    )
+    await app_client.app[keys.PROCESSOR].drain()
+    status = await (await app_client.get("/api/oauth/status")).json()
+    assert status["needs_reconsent"] is False
+    secret = app_client.app[keys.SETTINGS].webhook_secret
+    headers, raw = delivery(late, "revocation", secret=secret)  # a revocation received now
+    assert (await app_client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await app_client.app[keys.PROCESSOR].drain()
+    assert (await (await app_client.get("/api/oauth/status")).json())["needs_reconsent"] is True
+
+
+async def test_waiting_to_sign_in_again_keeps_the_subscriptions_that_work(app_client: Any, twitch: Any) -> None:
+    """A refused refresh (needs_reconsent) stops new subscriptions but deletes none: they run on our
+    app token and keep delivering redemptions."""
+    fake, _ = twitch
+    await sign_in(app_client)
+    await settle(app_client, fake)
+    before = {s["id"] for s in fake.subscriptions.values()}
+    fake.revoke_everything()  # the broadcaster's refresh token is refused from now on
+    await app_client.app[keys.TWITCH].validate_all()
+    assert (await (await app_client.get("/api/oauth/status")).json())["needs_reconsent"] is True
+    result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
+    assert (result["created"], result["deleted"]) == (0, 0)
+    assert {s["id"] for s in fake.subscriptions.values()} == before

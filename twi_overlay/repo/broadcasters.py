@@ -43,6 +43,18 @@ def set_needs_reconsent(tx: Tx, broadcaster_id: str, flag: bool) -> None:
     tx.execute(Q.set_needs_reconsent, {"id": broadcaster_id, "flag": int(flag), "now": time.time()})
 
 
+def revoke_grant(tx: Tx, broadcaster_id: str, revoked_at: float) -> bool:
+    """Flag the grant as revoked (needs_reconsent) unless it was stored after `revoked_at`; True when
+    flagged."""
+    cur = tx.execute(Q.revoke_grant, {"id": broadcaster_id, "revoked_at": revoked_at, "now": time.time()})
+    return cur.rowcount == 1
+
+
+def with_any_grant(tx: Tx) -> list[str]:
+    """Ids of the broadcasters we hold a grant for, usable or not."""
+    return [row["id"] for row in tx.all(Q.with_any_grant)]
+
+
 def with_grant(tx: Tx) -> list[str]:
     """Ids of the broadcasters whose Twitch grant we may use (connected, not waiting to sign in again)."""
     return [row["id"] for row in tx.all(Q.with_grant)]

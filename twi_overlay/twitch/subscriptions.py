@@ -55,11 +55,13 @@ async def actual(twitch: Twitch) -> list[dict[str, Any]]:
 
 
 async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
-    # A broadcaster who revoked us (needs_reconsent) gets no new subscriptions until they sign in again.
+    # A broadcaster waiting to sign in again (needs_reconsent) gets no new subscriptions, but keeps
+    # the ones that still work: they are created with our app token, not with the broadcaster's.
     wanted = desired(await db.read(repo.broadcasters.with_grant))
+    kept = desired(await db.read(repo.broadcasters.with_any_grant))
     have = [s for s in await actual(twitch) if s.get("transport", {}).get("callback") == callback_url(twitch)]
     live = {_key(s) for s in have if s.get("status") in LIVE_STATUSES}
-    wanted_keys = {_key(w) for w in wanted}
+    wanted_keys = {_key(w) for w in kept}
     missing = [w for w in wanted if _key(w) not in live]
     stale = [s for s in have if s.get("status") not in LIVE_STATUSES or _key(s) not in wanted_keys]
     counts: dict[str, int] = {}
