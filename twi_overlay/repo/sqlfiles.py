@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from twi_overlay import SOURCE_ROOT
+from twi_overlay import data_dir
 
-SQL_DIR = SOURCE_ROOT / "sql"
+SQL_DIR = data_dir("sql")
 _NAME = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.MULTILINE)
 
 

@@ -19,7 +19,7 @@ from twi_overlay.stream import wire
 from twi_overlay.web.auth import admin_principal, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError, json_response
 
-STATIC = Path(__file__).resolve().parent / "static"
+STATIC = Path(__file__).resolve().parent / "static"  # shipped as package data
 DEMO_BROADCASTER = {"id": "10000001", "login": "demo_streamer", "display_name": "Demo_Streamer"}
 MOCK_REWARD_ID = "mock-queue-reward"
 
