@@ -258,3 +258,25 @@ def process_state(pid: int) -> str | None:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
+
+
+async def post_in_two_pieces(client: Any, path: str, headers: dict[str, str], body: bytes, split: int) -> bytes:
+    """POST `body` to the test server in two TCP segments, the second only once the server has shown
+    it waits for it (no answer within 0.2 s); returns the status line."""
+    import asyncio
+
+    import pytest
+
+    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    request = f"POST {path} HTTP/1.1\r\nHost: t\r\n{head}Content-Length: {len(body)}\r\n\r\n".encode()
+    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
+    try:
+        writer.write(request + body[:split])
+        await writer.drain()
+        with pytest.raises(TimeoutError):  # no answer while part of the body is still on its way
+            await asyncio.wait_for(reader.read(1), 0.2)
+        writer.write(body[split:])
+        await writer.drain()
+        return await asyncio.wait_for(reader.readline(), 5)
+    finally:
+        writer.close()

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hsettings
 from hypothesis import strategies as st
 
-from tests.helpers import ROOT, SECRET, delivery, redemption_body, rfc3339_nano, subscription
+from tests.helpers import ROOT, SECRET, delivery, post_in_two_pieces, redemption_body, rfc3339_nano, subscription
 from tests.ingest.helpers import bind, counter, raw_count, state
 from twi_overlay import keys
 from twi_overlay.ingest.eventsub import REDEMPTION_ADD
@@ -80,19 +80,7 @@ async def test_notification_is_stored_then_acknowledged_then_processed(client: A
 
 async def test_a_body_that_arrives_in_pieces_is_read_whole_before_the_ack(client: Any) -> None:
     headers, raw = delivery(redemption_body(user_input="x" * 2000))
-    head = "".join(f"{k}: {v}\r\n" for k, v in headers.items())
-    request = f"POST /eventsub/webhook HTTP/1.1\r\nHost: t\r\n{head}Content-Length: {len(raw)}\r\n\r\n".encode()
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    try:
-        writer.write(request + raw[:700])
-        await writer.drain()
-        with pytest.raises(TimeoutError):  # no answer while part of the body is still on its way
-            await asyncio.wait_for(reader.read(1), 0.2)
-        writer.write(raw[700:])
-        await writer.drain()
-        status_line = await asyncio.wait_for(reader.readline(), 5)
-    finally:
-        writer.close()
+    status_line = await post_in_two_pieces(client, "/eventsub/webhook", headers, raw, 700)
     assert status_line.startswith(b"HTTP/1.1 204")
     mid = headers["Twitch-Eventsub-Message-Id"]
     stored = await client.app[keys.DB].read(

@@ -50,6 +50,15 @@ async def setup_queue(client: Any, fake: Any, reward_id: str | None = None, **re
     return h
 
 
+async def app_owned_queue_reward(client: Any) -> tuple[dict[str, str], str]:
+    """Sign in and create a reward with our client id bound to the queue: (CSRF header, reward id)."""
+    session = await sign_in(client)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    r = await client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
+    assert r.status == 201, await r.text()
+    return h, (await r.json())["id"]
+
+
 async def redeem(client: Any, fake: Any, reward_id: str, n: int = 1) -> list[str]:
     ids = []
     for i in range(n):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tests.conftest import update_settings
-from tests.twitch.helpers import USER, entries, redeem, sign_in
+from tests.twitch.helpers import USER, app_owned_queue_reward, entries, redeem, sign_in
 from twi_overlay import keys
 
 
@@ -13,10 +13,7 @@ async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(ap
     from twi_overlay.twitch.catchup import catch_up
 
     fake, _ = twitch
-    session = await sign_in(app_client)
-    h = {"X-CSRF-Token": session["csrf_token"]}
-    r = await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
-    reward = (await r.json())["id"]
+    h, reward = await app_owned_queue_reward(app_client)
     await update_settings(app_client, h, queue={"per_user_limit": 50})
     [seen] = await redeem(app_client, fake, reward)  # one arrived by webhook before the outage
     for i in range(7):  # made while we were down: more than one page of 5 in the fake
@@ -61,13 +58,7 @@ async def test_a_waiting_viewer_is_never_refunded_when_the_catch_up_meets_their_
     from twi_overlay.twitch.catchup import catch_up
 
     fake, _ = twitch
-    session = await sign_in(app_client)
-    h = {"X-CSRF-Token": session["csrf_token"]}
-    reward = (
-        await (
-            await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
-        ).json()
-    )["id"]
+    h, reward = await app_owned_queue_reward(app_client)
     [waiting] = await redeem(app_client, fake, reward)  # per_user_limit 1: this viewer's entry is their one
     await _past_the_ttl(app_client)
     counts = await catch_up(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)  # still UNFULFILLED
@@ -88,13 +79,7 @@ async def test_one_redemption_that_fails_does_not_stop_the_catch_up(app_client: 
     from twi_overlay.twitch.catchup import catch_up
 
     fake, _ = twitch
-    session = await sign_in(app_client)
-    h = {"X-CSRF-Token": session["csrf_token"]}
-    reward = (
-        await (
-            await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
-        ).json()
-    )["id"]
+    h, reward = await app_owned_queue_reward(app_client)
     await update_settings(app_client, h, queue={"per_user_limit": 50})
     [old] = await redeem(app_client, fake, reward)
     await _past_the_ttl(app_client)  # then, while we were down, two more

@@ -7,7 +7,7 @@ from typing import Any
 
 from tests.conftest import update_settings
 from tests.helpers import delivery, redemption_body
-from tests.twitch.helpers import USER, entries, history, redeem, setup_queue, sign_in
+from tests.twitch.helpers import USER, app_owned_queue_reward, entries, history, redeem, setup_queue
 from twi_overlay import keys
 
 
@@ -129,13 +129,7 @@ async def test_webhook_is_acknowledged_fast_while_helix_is_slow(app_client: Any,
 
 async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client: Any, twitch: Any) -> None:
     fake, _ = twitch
-    session = await sign_in(app_client)
-    h = {"X-CSRF-Token": session["csrf_token"]}
-    reward = (
-        await (
-            await app_client.post("/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=h)
-        ).json()
-    )["id"]
+    h, reward = await app_owned_queue_reward(app_client)
     worker = app_client.app[keys.HELIX]
 
     async def settings(**queue: Any) -> None:

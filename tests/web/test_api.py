@@ -8,7 +8,7 @@ import pytest
 
 from tests.conftest import add_broadcaster, admin_headers
 from tests.fake_twitch import CLIENT_ID, FakeTwitch
-from tests.helpers import BROADCASTER, SIGNING_KEY
+from tests.helpers import BROADCASTER, SIGNING_KEY, post_in_two_pieces
 from tests.twitch.helpers import sign_in
 from tests.web.helpers import command, error
 from twi_overlay import keys
@@ -163,28 +163,12 @@ async def test_create_an_app_owned_reward_bound_to_the_queue(app_client: Any, tw
 
 
 async def test_a_body_split_over_two_tcp_segments_is_read_whole(client: Any) -> None:
-    import asyncio
-
     import orjson
 
     body = orjson.dumps({"type": "counter.increment", "payload": {"name": "split", "by": 2}})
-    auth = admin_headers()["Authorization"]
-    head = (
-        f"POST /api/commands HTTP/1.1\r\nHost: t\r\nAuthorization: {auth}\r\n"
-        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\nConnection: close\r\n\r\n"
-    ).encode()
-    reader, writer = await asyncio.open_connection(client.server.host, client.server.port)
-    try:
-        writer.write(head + body[:10])
-        await writer.drain()
-        with pytest.raises(TimeoutError):  # no answer while part of the body is still on its way
-            await asyncio.wait_for(reader.read(1), 0.2)
-        writer.write(body[10:])
-        await writer.drain()
-        answer = await asyncio.wait_for(reader.read(), 5)
-    finally:
-        writer.close()
-    assert answer.startswith(b"HTTP/1.1 200"), answer[:200]
+    headers = {**admin_headers(), "Content-Type": "application/json"}
+    status_line = await post_in_two_pieces(client, "/api/commands", headers, body, 10)
+    assert status_line.startswith(b"HTTP/1.1 200"), status_line
     state = await (await client.get("/api/state", headers=admin_headers())).json()
     assert state["counters"] == {"split": 2}
 
