@@ -77,3 +77,19 @@ async def test_a_failing_loop_is_restarted_counted_and_reported_down(monkeypatch
     now[0] += bg.STABLE_AFTER_SECS
     assert loops.down_longer_than(5) == []  # it has kept running: up
     await cancel_and_wait(task)
+
+
+def test_a_loop_that_recovered_and_fails_again_is_a_new_outage() -> None:
+    from twi_overlay.ops import background as bg
+    from twi_overlay.ops.background import Loops
+
+    now = [0.0]
+    loops = Loops(clock=lambda: now[0])
+    loops.failed("l")
+    loops.started("l")
+    now[0] += bg.STABLE_AFTER_SECS + 100  # it ran well for a long time
+    assert loops.down_longer_than(5) == []
+    loops.failed("l")  # and fails again: down from now, not from its first failure
+    assert loops.down_longer_than(5) == []
+    now[0] += 6
+    assert loops.down_longer_than(5) == ["l"]

@@ -40,19 +40,26 @@ class Loops:
         self.running_since[name] = self.clock()
 
     def failed(self, name: str) -> None:
-        self.running_since.pop(name, None)
+        running = self.running_since.pop(name, None)
+        if running is not None and self._stable(running):
+            self.down_since.pop(name, None)  # it had recovered: this is a new outage
         self.down_since.setdefault(name, self.clock())
 
     def stopped(self, name: str) -> None:
         self.running_since.pop(name, None)
         self.down_since.pop(name, None)
 
+    def _stable(self, running_since: float) -> bool:
+        return self.clock() - running_since >= STABLE_AFTER_SECS
+
     def down_longer_than(self, seconds: float) -> list[str]:
+        """Loops that failed more than `seconds` ago and have not run STABLE_AFTER_SECS since."""
         now = self.clock()
-        for name, since in list(self.running_since.items()):
-            if name in self.down_since and now - since >= STABLE_AFTER_SECS:
-                del self.down_since[name]  # it has run long enough since its restart: up again
-        return sorted(name for name, since in self.down_since.items() if now - since > seconds)
+        return sorted(
+            name
+            for name, since in self.down_since.items()
+            if now - since > seconds and not (name in self.running_since and self._stable(self.running_since[name]))
+        )
 
 
 async def supervise(name: str, run: Callable[[], Awaitable[None]], loops: Loops) -> None:
