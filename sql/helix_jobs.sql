@@ -20,9 +20,27 @@ UPDATE helix_jobs SET state = :state, result = :result, attempts = attempts + 1,
 WHERE id = :id;
 
 -- name: retry
+-- A failure that retrying can fix (5xx, network): counted, so the next delay grows.
 UPDATE helix_jobs SET attempts = attempts + 1, next_attempt_at = :next_attempt_at, result = :result,
     updated_at = :now
 WHERE id = :id;
+
+-- name: defer
+-- Not an attempt (429: Twitch asked us to wait): only the time moves.
+UPDATE helix_jobs SET next_attempt_at = :next_attempt_at, result = :result, updated_at = :now WHERE id = :id;
+
+-- name: restart
+-- The admin's "retry" on a failed update: pending again, due now, with a fresh schedule.
+UPDATE helix_jobs SET state = 'pending', attempts = 0, next_attempt_at = :now, result = 'retry requested',
+    updated_at = :now
+WHERE broadcaster_id = :broadcaster_id AND redemption_id = :redemption_id AND state = 'failed'
+RETURNING *;
+
+-- name: failed
+-- Updates that will not be tried again unless someone asks, newest first.
+SELECT j.*, e.user_name FROM helix_jobs j LEFT JOIN queue_entries e ON e.id = j.entry_id
+WHERE j.broadcaster_id = :broadcaster_id AND j.state = 'failed'
+ORDER BY j.updated_at DESC, j.id DESC LIMIT :limit;
 
 -- name: pending_for_reward
 SELECT * FROM helix_jobs WHERE broadcaster_id = :broadcaster_id AND reward_id = :reward_id AND state = 'pending';

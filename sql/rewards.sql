@@ -20,3 +20,10 @@ UPDATE rewards SET is_paused = :paused, updated_at = :now WHERE broadcaster_id =
 
 -- name: managed_ids
 SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND managed = 1;
+
+-- name: set_removed
+-- Deleted on Twitch: kept (history still names it) but never paused, listed or updated again.
+UPDATE rewards SET removed = 1, updated_at = :now WHERE broadcaster_id = :broadcaster_id AND id = :id;
+
+-- name: stored_ids
+SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND removed = 0;

@@ -36,7 +36,10 @@ class FakeTwitch:
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
     redemptions: dict[str, dict[str, Any]] = field(default_factory=dict)
-    patch_script: list[tuple[int, dict[str, str]]] = field(default_factory=list)  # forced answers, in order
+    # Forced answers to the next PATCH redemptions, in order: (status, headers) with Twitch's error body,
+    # or (status, headers, raw body) for an answer that is not Twitch's JSON (a proxy's error page).
+    patch_script: list[tuple[Any, ...]] = field(default_factory=list)
+    reward_patch_script: list[int] = field(default_factory=list)  # forced statuses for PATCH custom_rewards
     patch_delay: float = 0.0
     patches: list[dict[str, Any]] = field(default_factory=list)
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -77,15 +80,24 @@ class FakeTwitch:
         if isinstance(token, web.Response):
             return token
         q = request.query
-        reward = self.rewards.get(q.get("reward_id", ""))
-        if reward is None or not q.get("status"):
+        ids = q.getall("id", [])
+        if not q.get("reward_id") or not (q.get("status") or ids):  # status is required unless ids are given
             return web.json_response(
-                {"error": "Bad Request", "status": 400, "message": "reward_id and status"}, status=400
+                {"error": "Bad Request", "status": 400, "message": "reward_id and status (or id)"}, status=400
             )
+        reward = self.rewards.get(q["reward_id"])
+        if reward is None:
+            return web.json_response({"error": "Not Found", "status": 404, "message": "reward not found"}, status=404)
         if reward["_client_id"] != token.client_id:
             return web.json_response({"error": "Forbidden", "status": 403, "message": "not your reward"}, status=403)
         found = sorted(
-            (r for r in self.redemptions.values() if r["reward_id"] == reward["id"] and r["status"] == q["status"]),
+            (
+                r
+                for r in self.redemptions.values()
+                if r["reward_id"] == reward["id"]
+                and (not q.get("status") or r["status"] == q["status"])
+                and (not ids or r["id"] in ids)
+            ),
             key=lambda r: r["n"],
         )
         if q.get("sort") == "NEWEST":
@@ -244,11 +256,14 @@ class FakeTwitch:
                 {"error": "Forbidden", "status": 403, "message": "broadcaster mismatch"}, status=403
             )
         only_ours = request.query.get("only_manageable_rewards") == "true"
+        ids = request.query.getall("id", [])
         data = [
             {k: v for k, v in r.items() if not k.startswith("_")}
             for r in self.rewards.values()
-            if not only_ours or r["_client_id"] == token.client_id
+            if (not only_ours or r["_client_id"] == token.client_id) and (not ids or r["id"] in ids)
         ]
+        if ids and not data:  # "If none are found the response is 404."
+            return web.json_response({"error": "Not Found", "status": 404, "message": "reward not found"}, status=404)
         return web.json_response({"data": data})
 
     async def update_reward(self, request: web.Request) -> web.Response:
@@ -257,12 +272,15 @@ class FakeTwitch:
         if isinstance(token, web.Response):
             return token
         reward = self.rewards.get(request.query.get("id", ""))
+        body = await request.json()
+        self.calls.append(("update_reward", f"{request.query.get('id')} is_paused={body.get('is_paused')}"))
+        if self.reward_patch_script:
+            status = self.reward_patch_script.pop(0)
+            return web.json_response({"error": "forced", "status": status, "message": "forced by test"}, status=status)
         if reward is None:
             return web.json_response({"error": "Not Found", "status": 404, "message": "reward not found"}, status=404)
         if reward["_client_id"] != token.client_id:
             return web.json_response({"error": "Forbidden", "status": 403, "message": "not your reward"}, status=403)
-        body = await request.json()
-        self.calls.append(("update_reward", f"{reward['id']} is_paused={body.get('is_paused')}"))
         for k in ("is_paused", "is_enabled", "title", "cost"):
             if k in body:
                 reward[k] = body[k]
@@ -281,7 +299,9 @@ class FakeTwitch:
         body = await request.json()
         self.patches.append({"ids": ids, "status": body.get("status"), "reward_id": request.query.get("reward_id")})
         if self.patch_script:
-            status, headers = self.patch_script.pop(0)
+            status, headers, *raw = self.patch_script.pop(0)
+            if raw:
+                return web.Response(status=status, headers=headers, text=raw[0], content_type="text/html")
             return web.json_response(
                 {"error": "forced", "status": status, "message": "forced by test"}, status=status, headers=headers
             )

@@ -57,6 +57,7 @@ async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.helix_poll_secs,
         settings.helix_backoff_secs,
         settings.helix_throttle_secs,
+        settings.helix_backoff_max_secs,
     )
     loops = app[keys.LOOPS]
     async for _ in background("helix-worker", lambda _app: helix.run(), loops)(app):

@@ -201,6 +201,13 @@ class Settings:
     helix_backoff_secs: float = setting(
         1.0, "HELIX_BACKOFF_SECS", "status-update worker: first retry delay after a 5xx", lo=0.001, hi=3600
     )
+    helix_backoff_max_secs: float = setting(
+        300.0,
+        "HELIX_BACKOFF_MAX_SECS",
+        "status-update worker: longest wait between two tries (it never gives up on 5xx or timeouts)",
+        lo=1,
+        hi=86400,
+    )
     helix_throttle_secs: float = setting(
         0.2, "HELIX_THROTTLE_SECS", "status-update worker: pause between two requests", lo=0.0, hi=60
     )

@@ -39,6 +39,10 @@ async def test_rewards_are_listed_with_managed_from_only_manageable_rewards(app_
     await sync_rewards(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)
     listed = {r["id"]: r["managed"] for r in (await (await app_client.get("/api/rewards")).json())["data"]}
     assert listed == {ours: True, theirs: False}
+    del fake.rewards[theirs]  # deleted on Twitch while we were not listening
+    await sync_rewards(app_client.app[keys.DB], app_client.app[keys.TWITCH], USER)
+    listed = {r["id"]: r["managed"] for r in (await (await app_client.get("/api/rewards")).json())["data"]}
+    assert listed == {ours: True}
 
 
 async def _past_the_ttl(client: Any) -> None:

@@ -74,7 +74,7 @@ async def test_429_and_5xx_are_retried_until_they_succeed(app_client: Any, twitc
     attempts = await app_client.app[keys.DB].read(
         lambda tx: tx.value("SELECT attempts FROM helix_jobs WHERE redemption_id = ?", (rid,))
     )
-    assert attempts == 4
+    assert attempts == 3  # two 5xx and the success: waiting out a 429 is not an attempt
 
 
 async def test_404_already_updated_counts_as_done(app_client: Any, twitch: Any) -> None:
@@ -152,3 +152,154 @@ async def test_managed_queue_rewards_are_paused_while_closed_or_full(app_client:
     assert fake.rewards[reward]["is_paused"] is False
     rewards = (await (await app_client.get("/api/rewards")).json())["data"]
     assert [r["is_paused"] for r in rewards if r["id"] == reward] == [False]
+
+
+async def _job(client: Any, rid: str) -> dict[str, Any]:
+    return await client.app[keys.DB].read(
+        lambda tx: dict(tx.one("SELECT * FROM helix_jobs WHERE redemption_id = ?", (rid,)))
+    )
+
+
+async def _finish_all(client: Any, h: dict[str, str], command: str = "queue.complete") -> None:
+    for entry in await entries(client):
+        r = await client.post("/api/commands", headers=h, json={"type": command, "payload": {"entry_id": entry["id"]}})
+        assert r.status == 200
+
+
+async def test_each_job_has_its_own_schedule_and_a_transient_failure_is_never_final(
+    app_client: Any, twitch: Any
+) -> None:
+    """An outage's old job and a fresh job in one request: the fresh one retries after the first
+    delay, the old one after its own longer one, and neither is ever given up (5xx, network)."""
+    fake, _ = twitch
+    reward = fake.add_reward("Join")
+    h = await setup_queue(app_client, fake, reward)
+    old, fresh = await redeem(app_client, fake, reward, 2)
+    worker = app_client.app[keys.HELIX]
+    fake.patch_script = [(503, {})]
+    async with worker._lock:  # the running worker waits until both jobs are written
+        await _finish_all(app_client, h)
+        await app_client.app[keys.DB].write(
+            lambda tx: tx.execute("UPDATE helix_jobs SET attempts = 30 WHERE redemption_id = ?", (old,))
+        )
+        before = time.time()
+    await worker.run_once()  # this pass, or the running worker's: one request either way
+    assert [sorted(p["ids"]) for p in fake.patches] == [sorted([old, fresh])]  # one request for both
+    old_job, fresh_job = await _job(app_client, old), await _job(app_client, fresh)
+    assert old_job["state"] == fresh_job["state"] == "pending"
+    settings = app_client.app[keys.SETTINGS]
+    assert fresh_job["next_attempt_at"] - before <= settings.helix_backoff_secs + 1
+    assert old_job["next_attempt_at"] - before >= settings.helix_backoff_max_secs - 1  # capped, not abandoned
+    assert old_job["attempts"] == 31 and fresh_job["attempts"] == 1
+    assert (await history(app_client)) == {old: "pending", fresh: "pending"}
+
+
+async def test_a_200_is_read_per_redemption_and_a_404_is_looked_up(app_client: Any, twitch: Any) -> None:
+    """Twitch updates only UNFULFILLED redemptions: the ids missing from a 200 (or all, on a 404) are
+    looked up, so the entry ends as Twitch has it, never as what we asked for."""
+    fake, _ = twitch
+    reward = fake.add_reward("Join")
+    h = await setup_queue(app_client, fake, reward)
+    ok, by_hand, sent_before_a_crash, gone = await redeem(app_client, fake, reward, 4)
+    fake.redemptions[by_hand]["status"] = "CANCELED"  # the streamer refunded it on the dashboard
+    fake.redemptions[sent_before_a_crash]["status"] = "FULFILLED"  # our earlier PATCH, never recorded
+    del fake.redemptions[gone]
+    await _finish_all(app_client, h)
+    await app_client.app[keys.HELIX].drain()
+    assert await history(app_client) == {
+        ok: "fulfilled",
+        by_hand: "refunded",
+        sent_before_a_crash: "fulfilled",
+        gone: "failed: not found on Twitch",
+    }
+    results = {rid: (await _job(app_client, rid))["result"] for rid in (ok, by_hand, gone)}
+    assert results == {
+        ok: "200 FULFILLED",
+        by_hand: "already CANCELED on Twitch",
+        gone: "404: not found on Twitch",
+    }
+
+
+async def test_a_failed_update_is_listed_and_can_be_retried(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    reward = fake.add_reward("Join")
+    h = await setup_queue(app_client, fake, reward)
+    rid, other = await redeem(app_client, fake, reward, 2)
+    fake.patch_script = [(400, {})]
+    worker = app_client.app[keys.HELIX]
+    async with worker._lock:  # both in one request
+        await _finish_all(app_client, h, "queue.cancel")
+    await worker.drain()
+    failed = (await (await app_client.get("/api/twitch-updates/failed")).json())["data"]
+    assert {f["redemption_id"] for f in failed} == {rid, other}
+    assert all(f["action"] == "CANCELED" and f["result"].startswith("400") and f["user_name"] for f in failed)
+
+    async def retry(redemption_id: str) -> Any:
+        return await app_client.post(
+            "/api/commands", headers=h, json={"type": "redemption.retry", "payload": {"redemption_id": redemption_id}}
+        )
+
+    r = await retry(rid)
+    assert r.status == 200 and (await r.json())["data"]["state"] == "pending"
+    assert (await history(app_client))[rid] == "pending"
+    await worker.drain()
+    assert fake.redemptions[rid]["status"] == "CANCELED" and (await history(app_client))[rid] == "refunded"
+    assert (await retry(rid)).status == 409  # done: nothing to retry
+    assert (await retry("no-such-redemption")).status == 404
+    assert fake.redemptions[other]["status"] == "UNFULFILLED"  # only what was asked for
+    failed = (await (await app_client.get("/api/twitch-updates/failed")).json())["data"]
+    assert [f["redemption_id"] for f in failed] == [other]
+
+
+async def test_an_answer_that_is_not_json_is_an_outage_not_a_crash(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    reward = fake.add_reward("Join")
+    h = await setup_queue(app_client, fake, reward)
+    [rid] = await redeem(app_client, fake, reward)
+    fake.patch_script = [(200, {}, "<html>502 Bad Gateway</html>")]
+    await _finish_all(app_client, h)
+    await app_client.app[keys.HELIX].run_once()
+    job = await _job(app_client, rid)
+    assert job["state"] == "pending" and job["attempts"] == 1 and "unavailable" in job["result"]
+    await app_client.app[keys.DB].write(
+        lambda tx: tx.execute("UPDATE helix_jobs SET next_attempt_at = 0 WHERE redemption_id = ?", (rid,))
+    )
+    await app_client.app[keys.HELIX].drain()
+    assert fake.redemptions[rid]["status"] == "FULFILLED" and (await history(app_client))[rid] == "fulfilled"
+
+
+async def test_a_reward_deleted_on_twitch_is_marked_removed(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    h, reward = await app_owned_queue_reward(app_client)
+    [rid] = await redeem(app_client, fake, reward)
+    del fake.rewards[reward]
+    await _finish_all(app_client, h)
+    await app_client.app[keys.HELIX].drain()
+    assert (await history(app_client))[rid] == "failed: not found on Twitch"
+    rewards = (await (await app_client.get("/api/rewards")).json())["data"]
+    assert reward not in {r["id"] for r in rewards}  # removed rewards are not listed
+    stored = await app_client.app[keys.DB].read(
+        lambda tx: tx.value("SELECT removed FROM rewards WHERE id = ?", (reward,))
+    )
+    assert stored == 1
+
+
+async def test_pause_sync_backs_off_and_a_deleted_reward_stops_it(app_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    h, reward = await app_owned_queue_reward(app_client)
+    worker = app_client.app[keys.HELIX]
+    fake.reward_patch_script = [503, 503, 503]
+    await update_settings(app_client, h, queue={"open": False})
+    for _ in range(5):
+        await worker.run_once()
+    pauses = [c for c in fake.calls if c[0] == "update_reward"]
+    assert len(pauses) == 1  # a failure waits out its backoff instead of re-sending every pass
+    worker._pause_failures.clear()  # the backoff has passed
+    fake.reward_patch_script = [404]
+    await worker.run_once()
+    await worker.run_once()
+    assert len([c for c in fake.calls if c[0] == "update_reward"]) == 2  # removed: never sent again
+    stored = await app_client.app[keys.DB].read(
+        lambda tx: tx.value("SELECT removed FROM rewards WHERE id = ?", (reward,))
+    )
+    assert stored == 1

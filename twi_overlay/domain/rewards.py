@@ -9,6 +9,8 @@ from typing import Any
 from twi_overlay import repo
 from twi_overlay.domain.context import Ctx, Handler, Result
 from twi_overlay.domain.events import admin_event
+from twi_overlay.domain.outcomes import Refusal, Refuse
+from twi_overlay.domain.payload import text
 from twi_overlay.repo.rewards import Reward
 
 FULFILLED = "FULFILLED"
@@ -50,5 +52,29 @@ def reward_view(reward: Reward) -> dict[str, Any]:
     return asdict(reward)
 
 
-COMMANDS: dict[str, Handler] = {"reward.sync": sync}
-ADMIN_COMMANDS: frozenset[str] = frozenset()
+def retry(ctx: Ctx, payload: dict[str, Any]) -> Result:
+    """redemption.retry {redemption_id}: a status update that failed (a 400, a redemption Twitch no
+    longer has, a reward that is not ours) is tried again, now, with a fresh backoff."""
+    redemption_id = text(payload, "redemption_id", 100)
+    job = repo.helix_jobs.restart(ctx.tx, ctx.broadcaster_id, redemption_id)
+    if job is None:
+        found = repo.helix_jobs.by_redemption(ctx.tx, ctx.broadcaster_id, redemption_id)
+        if found is None:
+            raise Refuse(Refusal.NOT_FOUND, "unknown_redemption", f"no status update for redemption {redemption_id}")
+        raise Refuse(Refusal.CONFLICT, "not_failed", f"the status update for {redemption_id} is {found.state}")
+    entry = None
+    if job.entry_id is not None:
+        found_entry = repo.queue.set_helix_status(ctx.tx, job.entry_id, "pending")
+        entry = None if found_entry is None else found_entry.admin_view()
+    ctx.emit(
+        admin_event(
+            ctx.broadcaster_id,
+            "helix.result",
+            {"entry": entry, "redemption_id": redemption_id, "action": job.action, "result": "retry requested"},
+        )
+    )
+    return Result(data={"redemption_id": redemption_id, "action": job.action, "state": "pending"})
+
+
+COMMANDS: dict[str, Handler] = {"reward.sync": sync, "redemption.retry": retry}
+ADMIN_COMMANDS: frozenset[str] = frozenset({"redemption.retry"})

@@ -30,7 +30,7 @@ HANDLERS: dict[str, Handler] = {
     **redemptions.COMMANDS,
 }
 # What the admin API may run; the rest come from Twitch only.
-ADMIN_COMMANDS = queue.ADMIN_COMMANDS | counters.ADMIN_COMMANDS | settings.ADMIN_COMMANDS
+ADMIN_COMMANDS = queue.ADMIN_COMMANDS | counters.ADMIN_COMMANDS | settings.ADMIN_COMMANDS | rewards.ADMIN_COMMANDS
 
 
 def execute(

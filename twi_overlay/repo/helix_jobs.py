@@ -81,3 +81,36 @@ def finish(tx: Tx, job_id: int, state: str, result: str) -> None:
 
 def retry(tx: Tx, job_id: int, at: float, result: str) -> None:
     tx.execute(Q.retry, {"id": job_id, "next_attempt_at": at, "result": result, "now": time.time()})
+
+
+def defer(tx: Tx, job_id: int, at: float, result: str) -> None:
+    tx.execute(Q.defer, {"id": job_id, "next_attempt_at": at, "result": result, "now": time.time()})
+
+
+def restart(tx: Tx, broadcaster_id: str, redemption_id: str) -> HelixJob | None:
+    """A failed job pending again, due now; None when there is no failed job for that redemption."""
+    row = tx.one(Q.restart, {"broadcaster_id": broadcaster_id, "redemption_id": redemption_id, "now": time.time()})
+    return None if row is None else _job(row)
+
+
+@dataclass(frozen=True, slots=True)
+class FailedJob:
+    job: HelixJob
+    user_name: str | None  # of the queue entry, when the redemption had one
+
+    def view(self) -> dict[str, object]:
+        return {
+            "redemption_id": self.job.redemption_id,
+            "reward_id": self.job.reward_id,
+            "entry_id": self.job.entry_id,
+            "user_name": self.user_name,
+            "action": self.job.action,
+            "result": self.job.result,
+            "attempts": self.job.attempts,
+        }
+
+
+def failed(tx: Tx, broadcaster_id: str, limit: int) -> list[FailedJob]:
+    return [
+        FailedJob(_job(r), r["user_name"]) for r in tx.all(Q.failed, {"broadcaster_id": broadcaster_id, "limit": limit})
+    ]

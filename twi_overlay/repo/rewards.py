@@ -87,3 +87,12 @@ def set_paused(tx: Tx, broadcaster_id: str, reward_id: str, paused: bool) -> Non
 
 def managed_ids(tx: Tx, broadcaster_id: str) -> set[str]:
     return {r["id"] for r in tx.all(Q.managed_ids, {"broadcaster_id": broadcaster_id})}
+
+
+def set_removed(tx: Tx, broadcaster_id: str, reward_id: str) -> None:
+    tx.execute(Q.set_removed, {"broadcaster_id": broadcaster_id, "id": reward_id, "now": time.time()})
+
+
+def stored_ids(tx: Tx, broadcaster_id: str) -> set[str]:
+    """Rewards we believe still exist on Twitch."""
+    return {r["id"] for r in tx.all(Q.stored_ids, {"broadcaster_id": broadcaster_id})}

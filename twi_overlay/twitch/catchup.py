@@ -91,6 +91,9 @@ async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[st
 
 
 def _sync(tx: Tx, broadcaster_id: str, rewards: list[dict[str, Any]], manageable: set[str]) -> None:
+    """Twitch's whole list (a channel has at most 50 custom rewards): what is missing was deleted."""
+    for gone in repo.rewards.stored_ids(tx, broadcaster_id) - {r["id"] for r in rewards}:
+        repo.rewards.set_removed(tx, broadcaster_id, gone)
     for reward in rewards:
         store_helix_reward(tx, broadcaster_id, reward)
         repo.rewards.set_managed(tx, broadcaster_id, reward["id"], reward["id"] in manageable)

@@ -11,6 +11,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
+import orjson
 
 from twi_overlay import repo
 from twi_overlay.config import Settings
@@ -32,6 +33,26 @@ class TwitchError(Exception):
 
 class ReconsentNeeded(TwitchError):
     """The refresh token was refused: the broadcaster must sign in again."""
+
+
+class BadAnswer(TwitchError):
+    """A success status whose body is not JSON (a proxy's page, a truncated answer): Twitch is
+    treated as unavailable, never as having said yes."""
+
+
+async def read_json(r: aiohttp.ClientResponse) -> dict[str, Any]:
+    """The answer's JSON object; {} for an empty or non-object body. A body that is not JSON is a
+    BadAnswer on a 1xx-3xx status, and {} on an error status (its status already says what went wrong)."""
+    raw = await r.read()
+    if not raw:
+        return {}
+    try:
+        found = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if r.status < 400:
+            raise BadAnswer(r.status, "Twitch answered with something that is not JSON") from None
+        return {}
+    return json_object(found)
 
 
 def json_object(value: Any) -> dict[str, Any]:
@@ -98,7 +119,7 @@ class Twitch:
         }
         async with self.session.post(f"{self.settings.twitch_auth_base}/token", data=form) as r:
             metrics.HELIX_REQUESTS.labels("oauth2/token", str(r.status)).inc()
-            body = json_object(await r.json(content_type=None))
+            body = await read_json(r)
             if r.status != 200:
                 raise TwitchError(r.status, str(body.get("message", "token request failed")))
             return body
@@ -137,7 +158,7 @@ class Twitch:
                 return None
             if r.status != 200:
                 raise TwitchError(r.status, "validate failed")
-            return json_object(await r.json())
+            return await read_json(r)
 
     async def app_token(self, renew: bool = False) -> str:
         """App access token (client credentials) for EventSub management; cached until near expiry."""
@@ -177,8 +198,7 @@ class Twitch:
             method, f"{self.settings.twitch_api_base}/{path}", headers=headers, params=params, json=json
         ) as r:
             metrics.HELIX_REQUESTS.labels(path, str(r.status)).inc()
-            found = await r.json(content_type=None) if r.content_length != 0 else {}
-            body = found if isinstance(found, dict) else {}
+            body = await read_json(r)
             if r.status == 429 and "Ratelimit-Reset" in r.headers:
                 body["_ratelimit_reset"] = r.headers["Ratelimit-Reset"]
             return r.status, body

@@ -199,6 +199,13 @@ async def get_history(request: web.Request) -> web.Response:
     return json_response({"data": [e.admin_view() for e in entries]})
 
 
+async def get_failed_updates(request: web.Request) -> web.Response:
+    """Status updates Twitch refused for good (the admin page offers "retry" on each)."""
+    who = await admin_principal(request)
+    failed = await request.app[keys.DB].read(repo.helix_jobs.failed, who.broadcaster_id, 100)
+    return json_response({"data": [f.view() for f in failed]})
+
+
 async def get_session(request: web.Request) -> web.Response:
     """Who the admin page is signed in as, and the CSRF token its writes must send.
 
@@ -312,3 +319,4 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/rewards", get_rewards)
     app.router.add_post("/api/rewards", post_reward)
     app.router.add_get("/api/history", get_history)
+    app.router.add_get("/api/twitch-updates/failed", get_failed_updates)

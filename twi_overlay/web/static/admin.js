@@ -112,6 +112,21 @@
     }));
   }
 
+  async function loadFailedUpdates() {
+    var res = await api("GET", "/api/twitch-updates/failed");
+    if (!res.ok) return;
+    var list = $("failed-updates");
+    list.replaceChildren.apply(list, res.data.data.map(function (f) {
+      var what = f.action === "CANCELED" ? "refund" : "fulfil";
+      var li = el("li", "", (f.user_name || "redemption " + f.redemption_id) + " — " + what + ": " + (f.result || ""));
+      li.dataset.redemption = f.redemption_id;
+      li.appendChild(document.createTextNode(" "));
+      li.appendChild(button("Retry", "small", function () { command("redemption.retry", { redemption_id: f.redemption_id }); }, "Send this status update to Twitch again"));
+      return li;
+    }));
+    $("failed-card").hidden = res.data.data.length === 0;
+  }
+
   // -- counters ---------------------------------------------------------------------------------
   function renderCounters() {
     var names = Object.keys(state.counters).sort();
@@ -323,7 +338,7 @@
     "command.logged": function (d) { var list = $("log"); list.insertBefore(logLine(d), list.firstChild);
       while (list.children.length > 200) list.removeChild(list.lastChild); },
     "subscription.revoked": function () { loadStatus(); },
-    "helix.result": function () { loadHistory(); },
+    "helix.result": function () { loadHistory(); loadFailedUpdates(); },
   };
 
   function renderAll() {
@@ -355,7 +370,7 @@
     $("mock").hidden = !session.data.development;
     await loadState();
     fillSettings();
-    loadRewards(); loadHistory(); loadLog(); loadStatus();
+    loadRewards(); loadHistory(); loadFailedUpdates(); loadLog(); loadStatus();
 
     $("pick-next").addEventListener("click", function () { command("queue.pick", { count: 1 }); });
     $("pick-random").addEventListener("click", function () { command("queue.pick", { count: 1, random: true }); });
