@@ -100,7 +100,9 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[edge_middleware], client_max_size=512 * 1024)
     app[keys.SETTINGS] = settings
-    app[keys.HUB] = Hub(settings.sse_ring_max, settings.sse_client_buffer)
+    app[keys.HUB] = Hub(
+        settings.sse_ring_max, settings.sse_client_buffer, settings.sse_ring_bytes, settings.sse_ring_budget_bytes
+    )
     app[keys.TAP] = Tap()
     app[keys.TASKS] = Tasks()
     loops = app[keys.LOOPS] = Loops()

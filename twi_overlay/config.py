@@ -167,6 +167,20 @@ class Settings:
         25.0, "SSE_HEARTBEAT_SECS", "`:heartbeat` comment interval on every stream", lo=0.05, hi=3600
     )
     sse_ring_max: int = setting(1000, "SSE_RING_MAX", "events kept per broadcaster for replay", lo=1, hi=1_000_000)
+    sse_ring_bytes: int = setting(
+        512 * 1024,
+        "SSE_RING_BYTES",
+        "replay bytes kept per broadcaster (the newest event is always kept)",
+        lo=1024,
+        hi=1024 * 1024 * 1024,
+    )
+    sse_ring_budget_bytes: int = setting(
+        64 * 1024 * 1024,
+        "SSE_RING_BUDGET_BYTES",
+        "replay bytes kept for all broadcasters together; the oldest events go first",
+        lo=64 * 1024,
+        hi=16 * 1024 * 1024 * 1024,
+    )
     sse_client_buffer: int = setting(
         65536,
         "SSE_CLIENT_BUFFER_BYTES",

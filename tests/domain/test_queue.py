@@ -55,7 +55,9 @@ async def test_complete_cancel_move_keep_dense_positions(d: Database) -> None:
     await ok(d, "queue.complete", {"entry_id": ids[1]})
     assert await queue(d) == [("a", 1, "waiting"), ("c", 2, "waiting"), ("d", 3, "waiting")]
     r = await ok(d, "queue.move", {"entry_id": ids[3], "position": 1})
-    assert [e["user_name"] for e in r["events"][0]["data"]["entries"]] == ["d", "a", "c"]
+    moved = r["events"][0]["data"]  # a delta, not the whole queue
+    assert moved["entry"]["position"] == 1 and moved["from_position"] == 3 and "entries" not in moved
+    assert await queue(d) == [("d", 1, "waiting"), ("a", 2, "waiting"), ("c", 3, "waiting")]
     await ok(d, "queue.move", {"entry_id": ids[3], "position": 3})
     assert await queue(d) == [("a", 1, "waiting"), ("c", 2, "waiting"), ("d", 3, "waiting")]
     await ok(d, "queue.cancel", {"entry_id": ids[0]})
@@ -72,6 +74,8 @@ async def test_clear_cancel_and_complete(d: Database) -> None:
     for n in "abc":
         await ok(d, "queue.enqueue", {"user_name": n})
     r = await ok(d, "queue.clear", {"mode": "cancel"})
+    cleared = r["events"][0]["data"]
+    assert cleared["count"] == 3 and len(cleared["entry_ids"]) == 3 and "entries" not in cleared
     assert [(e["user_name"], e["status"]) for e in r["data"]["entries"]] == [
         ("a", "canceled"),
         ("b", "canceled"),

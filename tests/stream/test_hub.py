@@ -66,3 +66,57 @@ def test_ids_rings_and_audiences() -> None:
     assert admin is not None and [seq for seq, _ in admin] == [4, 5]
     assert overlay is not None and [seq for seq, _ in overlay] == [4]  # admin-only events skipped
     assert hub.frames_after(BROADCASTER, "overlay", 5) == []
+
+
+def _ring_cost(hub: Hub) -> int:
+    from twi_overlay.stream.hub import _cost
+
+    return sum(_cost(item) for stream in hub._streams.values() for item in stream.ring)
+
+
+def test_the_ring_is_bounded_by_bytes_per_broadcaster_and_by_a_budget_for_all() -> None:
+    hub = Hub(ring_max=1000, client_buffer=65536, ring_bytes=20_000, budget_bytes=1_000_000)
+    pad = "x" * 1000
+    for i in range(100):
+        hub.publish([Event("b-0", "test.pad", {"i": i, "pad": pad}, None)])
+    stream = hub._streams["b-0"]
+    assert 15_000 < stream.ring_bytes <= 20_000 and stream.ring[-1][0] == 100
+    replay = hub.frames_after("b-0", "admin", 95)
+    assert replay is not None and [seq for seq, _ in replay] == [96, 97, 98, 99, 100]
+    assert hub.frames_after("b-0", "admin", 50) is None  # gone by the byte bound: a snapshot instead
+    # One event larger than the broadcaster's bound is still kept, alone: the newest always is.
+    hub.publish([Event("b-0", "test.pad", {"pad": "y" * 50_000}, None)])
+    assert [seq for seq, _, _ in stream.ring] == [101] and hub.frames_after("b-0", "admin", 100) is not None
+    # Many broadcasters: together they never pass the budget, and the oldest events go first.
+    for round_ in range(10):
+        for b in range(1, 301):
+            hub.publish([Event(f"b-{b}", "test.pad", {"r": round_, "pad": pad}, {"r": round_})])
+    assert 900_000 < hub.kept_bytes == _ring_cost(hub) <= 1_000_000
+    newest = hub.frames_after("b-300", "overlay", 8)
+    assert newest is not None and [seq for seq, _ in newest] == [9, 10]
+    assert hub.frames_after("b-1", "admin", 0) is None and not hub._streams["b-0"].ring
+    # Events that left by their own broadcaster's bound do not pile up in the global list.
+    small = Hub(ring_max=10, client_buffer=65536)
+    for i in range(50_000):
+        small.publish([Event("b", "counter.updated", {"v": i}, None)])
+    assert len(small._kept) < 10_000 and small.kept_bytes == _ring_cost(small)
+
+
+async def test_one_event_larger_than_the_client_buffer_reaches_every_client(
+    aiohttp_client: Any, settings_env: dict[str, str]
+) -> None:
+    client = await aiohttp_client(create_app(load_settings({**settings_env, "SSE_CLIENT_BUFFER_BYTES": "8192"})))
+    await client.app[keys.DB].write(add_broadcaster)
+    hub = client.app[keys.HUB]
+    streams = [await open_sse(client) for _ in range(3)]
+    for s in streams:
+        await s.next_event()  # state.replace
+    dropped = metrics.SSE_DROPPED_CLIENTS._value.get()
+    big = "z" * 200_000
+    hub.publish([Event(BROADCASTER, "test.big", {"pad": big}, {"pad": big})])
+    hub.publish([Event(BROADCASTER, "test.small", {"i": 1}, {"i": 1})])
+    for s in streams:
+        assert len((await s.next_event()).data["data"]["pad"]) == 200_000
+        assert (await s.next_event()).data["data"] == {"i": 1}
+        s.close()
+    assert metrics.SSE_DROPPED_CLIENTS._value.get() == dropped

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import admin_headers
-from tests.helpers import ROOT, ServerProcess, delivery, free_port, redemption_body
+from tests.helpers import ROOT, ServerProcess, delivery, free_port, redemption_body, seed_db
 from tests.pages_helpers import BROADCASTER, OVERLAY_KEY, Console, chromium, seed
 
 pytestmark = pytest.mark.slow
@@ -257,3 +257,53 @@ async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_p
             assert console.unexpected() == []
     finally:
         server.stop()
+
+
+async def test_a_thousand_entry_queue_moves_and_clears_on_both_pages(tmp_path: Path) -> None:
+    """Queue events are deltas: with 1,000 entries a move is a small frame, nobody is dropped, and
+    both pages end where the server is."""
+    import sqlite3
+
+    db = tmp_path / "app.db"
+    seed_db(
+        db, BROADCASTER, "demo", {"reward-queue": "queue"}, {"max_length": 1000, "per_user_limit": 1000}, OVERLAY_KEY
+    )
+    with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO queue_entries (broadcaster_id, position, status, user_name, user_input, source, enqueued_at)"
+            " VALUES (?, ?, 'waiting', ?, ?, 'admin', '2026-12-01T00:00:00Z')",
+            [(BROADCASTER, i, f"Viewer{i:04d}", "a song request " * 10) for i in range(1, 1001)],
+        )
+    srv = ServerProcess(db, port=free_port(), SSE_CLIENT_BUFFER_BYTES="16384").start()
+    try:
+        async with chromium() as browser:
+            overlay, overlay_console = await open_overlay(browser, srv)
+            admin = await browser.new_page(viewport={"width": 1280, "height": 720})
+            admin_console = Console(admin)
+            await admin.goto(srv.url + "/_debug/login")
+            await admin.wait_for_function("window.twiAdmin && window.twiAdmin.state.queue.length === 1000")
+            await admin.wait_for_function("window.twiAdmin.stream.lastId !== null")
+            await admin.click("#queue li:has-text('Viewer1000') button[title='Move up']")
+            order = "window.{page}.state.queue.map(e => e.user_name + '@' + e.position)"
+            want = [f"Viewer{i:04d}@{i}" for i in range(1, 999)] + ["Viewer1000@999", "Viewer0999@1000"]
+            for page, name in ((admin, "twiAdmin"), (overlay, "twiOverlay")):
+                await page.wait_for_function(f"{order.format(page=name)}[998] === 'Viewer1000@999'")
+                assert await page.evaluate(order.format(page=name)) == want
+            assert await admin.locator("#queue li").count() == 1000
+            status, state = await api(srv, "GET", "/api/state")
+            assert [f"{e['user_name']}@{e['position']}" for e in state["queue"]] == want
+            status, answer = await api(
+                srv, "POST", "/api/commands", {"type": "queue.clear", "payload": {"mode": "cancel"}}
+            )
+            assert status == 200 and len(answer["data"]["entries"]) == 1000
+            await admin.wait_for_function("document.querySelectorAll('#queue li').length === 0")
+            await overlay.wait_for_function("window.twiOverlay.state.queue.length === 0")
+            await overlay.wait_for_function("document.querySelectorAll('#waiting li').length === 0")
+            async with aiohttp.ClientSession() as s, s.get(srv.url + "/metrics") as r:
+                dropped = [
+                    line for line in (await r.text()).splitlines() if line.startswith("sse_dropped_clients_total")
+                ]
+            assert dropped == ["sse_dropped_clients_total 0.0"]
+            assert admin_console.unexpected() == [] and overlay_console.unexpected() == []
+    finally:
+        srv.stop()

@@ -121,7 +121,8 @@ def move(ctx: Ctx, payload: dict[str, Any]) -> Result:
     repo.queue.set_positions(ctx.tx, ctx.broadcaster_id, ids)
     entries = repo.queue.active(ctx.tx, ctx.broadcaster_id)
     moved = next(e for e in entries if e.id == found.id)
-    ctx.emit(entry_event(ctx.broadcaster_id, "queue.moved", entry=moved, entries=entries))
+    # A delta: the pages move it themselves (a whole 1,000-entry queue would be a 300 KB frame per move).
+    ctx.emit(entry_event(ctx.broadcaster_id, "queue.moved", entry=moved, from_position=found.position))
     return Result(data={"entry": moved.admin_view()})
 
 
@@ -139,7 +140,11 @@ def clear(ctx: Ctx, payload: dict[str, Any]) -> Result:
         assert entry is not None
         cleared.append(entry)
     cleared.reverse()
-    ctx.emit(entry_event(ctx.broadcaster_id, "queue.cleared", entries=cleared, mode=mode))
+    ctx.emit(
+        entry_event(
+            ctx.broadcaster_id, "queue.cleared", mode=mode, entry_ids=[e.id for e in cleared], count=len(cleared)
+        )
+    )
     return Result(data={"entries": [e.admin_view() for e in cleared]})
 
 

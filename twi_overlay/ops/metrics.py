@@ -27,6 +27,10 @@ SSE_BROADCAST_LATENCY = Histogram(
     buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25),
 )
 SSE_RING_MISS = Counter("sse_ring_miss_total", "Resumes that could not be replayed from the ring")
+SSE_RING_BYTES = Gauge("sse_ring_bytes", "Bytes of events kept for replay, all broadcasters")
+SSE_RING_EVICTED = Counter(
+    "sse_ring_evicted_total", "Events dropped from the replay ring", ["bound"]
+)  # count | bytes (per broadcaster) | budget (all broadcasters)
 SSE_DROPPED_CLIENTS = Counter("sse_dropped_clients_total", "SSE clients dropped for falling behind")
 DB_TTL_DELETED = Counter("db_ttl_deleted_total", "Rows removed by the TTL job", ["table"])
 DB_CHECKPOINT_SECONDS = Histogram(

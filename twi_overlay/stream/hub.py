@@ -13,7 +13,14 @@ twice.
 Fan-out is one task per broadcaster that writes each new frame to every live client in a plain loop,
 like the bare `StreamResponse.write` loop it is measured against. A write never waits for a client: a
 client whose unsent bytes would pass `client_buffer` is dropped (it resumes with Last-Event-ID), and
-each transport's high-water mark sits at that limit, so asyncio never pauses a write below it.
+each transport's high-water mark sits at that limit, so asyncio never pauses a write below it. A single
+write larger than `client_buffer` still goes to a client with nothing unsent (its high-water mark is
+raised to fit), so one big event never drops every client.
+
+The replay ring is bounded three ways: `ring_max` events and `ring_bytes` per broadcaster (the newest
+event is always kept), and `budget_bytes` over all broadcasters together, where the oldest events of
+any broadcaster go first. Memory is then bounded whatever the number of tenants; a client whose
+Last-Event-ID fell out of the ring gets a `state.replace` snapshot instead.
 """
 
 from __future__ import annotations
@@ -34,6 +41,16 @@ from twi_overlay.aio import cancel_and_wait
 from twi_overlay.domain.events import Event
 from twi_overlay.ops import metrics
 from twi_overlay.stream.wire import HEARTBEAT, RETRY, frame
+
+# Bytes a kept event costs beyond its frames: its ring tuple, two bytes-object headers, the ring and
+# budget deque slots and the budget tuple (measured with tracemalloc in bench/tenants.py).
+FRAME_OVERHEAD = 200
+RingItem = tuple[int, bytes, bytes | None]  # (seq, admin frame, overlay frame or None)
+
+
+def _cost(item: RingItem) -> int:
+    return len(item[1]) + (len(item[2]) if item[2] is not None else 0) + FRAME_OVERHEAD
+
 
 # Reads the broadcaster's snapshot for a client's audience: (state, the seq of the last event it includes).
 Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
@@ -64,7 +81,8 @@ class Client:
 @dataclass
 class _Stream:
     seq: int = 0
-    ring: deque[tuple[int, bytes, bytes | None]] = field(default_factory=deque)
+    ring: deque[RingItem] = field(default_factory=deque)
+    ring_bytes: int = 0
     clients: set[Client] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     heartbeat_due: bool = False
@@ -72,12 +90,21 @@ class _Stream:
 
 
 class Hub:
-    def __init__(self, ring_max: int, client_buffer: int):
+    def __init__(
+        self, ring_max: int, client_buffer: int, ring_bytes: int = 512 * 1024, budget_bytes: int = 64 * 1024 * 1024
+    ):
         self.boot = secrets.token_hex(4)
         self.ring_max = ring_max
+        self.ring_bytes = ring_bytes
+        self.budget_bytes = budget_bytes
         self.client_buffer = client_buffer
         self._streams: dict[str, _Stream] = {}
         self._closed = False
+        # Every kept event of every broadcaster, oldest first, for the global budget: (stream, seq).
+        # An event already gone from its own ring stays here, stale, until it is reached or compacted.
+        self._kept: deque[tuple[_Stream, int]] = deque()
+        self._stale = 0
+        self.kept_bytes = 0
 
     def _stream(self, broadcaster_id: str) -> _Stream:
         stream = self._streams.get(broadcaster_id)
@@ -109,10 +136,35 @@ class Hub:
             ts = time.time()
             admin = frame(event_id, event.type, event.data, ts)
             overlay = frame(event_id, event.type, event.overlay, ts) if event.overlay is not None else None
-            stream.ring.append((stream.seq, admin, overlay))
-            if len(stream.ring) > self.ring_max:
-                stream.ring.popleft()
+            self._keep(stream, (stream.seq, admin, overlay))
             self._kick(event.broadcaster_id, stream)
+
+    # -- the replay ring ------------------------------------------------------------------------
+    def _keep(self, stream: _Stream, item: RingItem) -> None:
+        cost = _cost(item)
+        stream.ring.append(item)
+        stream.ring_bytes += cost
+        self.kept_bytes += cost
+        self._kept.append((stream, item[0]))
+        while len(stream.ring) > self.ring_max or (stream.ring_bytes > self.ring_bytes and len(stream.ring) > 1):
+            self._evict(stream, "count" if len(stream.ring) > self.ring_max else "bytes")
+            self._stale += 1
+        while self.kept_bytes > self.budget_bytes and self._kept:
+            oldest, seq = self._kept.popleft()
+            if oldest.ring and oldest.ring[0][0] == seq:
+                self._evict(oldest, "budget")
+            else:
+                self._stale -= 1
+        if self._stale > 4096 and self._stale * 2 > len(self._kept):
+            self._kept = deque(k for k in self._kept if k[0].ring and k[0].ring[0][0] <= k[1])
+            self._stale = 0
+        metrics.SSE_RING_BYTES.set(self.kept_bytes)
+
+    def _evict(self, stream: _Stream, bound: str) -> None:
+        cost = _cost(stream.ring.popleft())
+        stream.ring_bytes -= cost
+        self.kept_bytes -= cost
+        metrics.SSE_RING_EVICTED.labels(bound).inc()
 
     def _kick(self, broadcaster_id: str, stream: _Stream) -> None:
         if not stream.clients or self._closed:
@@ -178,9 +230,15 @@ class Hub:
         if transport is None or transport.is_closing():
             self._remove(stream, client, "disconnected")
             return
-        if transport.get_write_buffer_size() + len(data) > self.client_buffer:
-            self._drop(stream, client, "slow")
-            return
+        unsent = transport.get_write_buffer_size()
+        if unsent + len(data) > self.client_buffer:
+            if unsent:
+                self._drop(stream, client, "slow")
+                return
+            # One write larger than the buffer, to a client that has sent everything else: let it
+            # through, and lift the high-water mark so that this write does not wait for it either.
+            with contextlib.suppress(AttributeError, ValueError):
+                transport.set_write_buffer_limits(high=len(data) + self.client_buffer)
         try:
             await client.response.write(data)  # below the high-water mark: never waits
         except (ConnectionError, RuntimeError):

@@ -312,11 +312,7 @@
   }
 
   // -- live stream -------------------------------------------------------------------------------
-  function removeEntries(ids) {
-    var drop = new Set(ids);
-    state.queue = state.queue.filter(function (e) { return !drop.has(e.id); });
-    state.queue.forEach(function (e, i) { e.position = i + 1; });
-  }
+  function removeEntries(ids) { state.queue = QueueDelta.remove(state.queue, ids); }
   var handlers = {
     "state.replace": function (d) { state.queue = d.queue; state.counters = d.counters; state.broadcaster = d.broadcaster;
       if (!settingsDirty) { state.settings = d.settings; fillSettings(); } renderAll(); },
@@ -325,8 +321,8 @@
       state.queue = state.queue.map(function (e) { return by[e.id] || e; }); renderQueue(); },
     "queue.completed": function (d) { removeEntries([d.entry.id]); renderQueue(); loadHistory(); },
     "queue.canceled": function (d) { removeEntries([d.entry.id]); renderQueue(); loadHistory(); },
-    "queue.cleared": function (d) { removeEntries(d.entries.map(function (e) { return e.id; })); renderQueue(); loadHistory(); },
-    "queue.moved": function (d) { state.queue = d.entries; renderQueue(); },
+    "queue.cleared": function (d) { removeEntries(d.entry_ids); renderQueue(); loadHistory(); },
+    "queue.moved": function (d) { state.queue = QueueDelta.move(state.queue, d.entry); renderQueue(); },
     "counter.updated": function (d) { state.counters[d.name] = d.value; renderCounters(); },
     "settings.updated": function (d) {
       state.settings = d.settings;

@@ -71,11 +71,7 @@
     }));
   }
 
-  function removeEntries(ids) {
-    var drop = new Set(ids);
-    state.queue = state.queue.filter(function (e) { return !drop.has(e.id); });
-    renumber();
-  }
+  function removeEntries(ids) { state.queue = QueueDelta.remove(state.queue, ids); }
 
   var handlers = {
     "state.replace": function (d) {
@@ -95,8 +91,8 @@
     },
     "queue.completed": function (d) { removeEntries([d.entry.id]); },
     "queue.canceled": function (d) { removeEntries([d.entry.id]); },
-    "queue.cleared": function (d) { removeEntries(d.entries.map(function (e) { return e.id; })); },
-    "queue.moved": function (d) { state.queue = d.entries; },
+    "queue.cleared": function (d) { removeEntries(d.entry_ids); },
+    "queue.moved": function (d) { state.queue = QueueDelta.move(state.queue, d.entry); },
     "counter.updated": function (d) { state.counters[d.name] = d.value; },
     "settings.updated": function (d) { state.settings = d.settings; },
   };

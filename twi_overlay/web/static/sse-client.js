@@ -62,6 +62,25 @@ LiveStream.prototype.connect = async function () {
   };
 };
 
+// Queue events are deltas: a page keeps its own copy of the queue (from `state.replace`) and applies
+// them. Positions are 1-based and without gaps, as the server keeps them.
+var QueueDelta = {
+  // The queue without these entries, renumbered.
+  remove: function (queue, ids) {
+    var drop = new Set(ids);
+    var rest = queue.filter(function (e) { return !drop.has(e.id); });
+    rest.forEach(function (e, i) { e.position = i + 1; });
+    return rest;
+  },
+  // `entry` (with its new position) moved there; the others keep their order.
+  move: function (queue, entry) {
+    var rest = queue.filter(function (e) { return e.id !== entry.id; });
+    rest.splice(Math.max(0, Math.min(rest.length, entry.position - 1)), 0, entry);
+    rest.forEach(function (e, i) { e.position = i + 1; });
+    return rest;
+  },
+};
+
 var SSE_EVENT_TYPES = ["state.replace", "queue.enqueued", "queue.picked", "queue.completed", "queue.canceled",
   "queue.moved", "queue.cleared", "counter.updated", "settings.updated", "stream.status", "reward.updated",
   "command.logged", "subscription.revoked", "helix.result"];
