@@ -27,6 +27,7 @@ from twi_overlay.store.migrate import migrate
 from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.sse import admin_sse, overlay_sse
 from twi_overlay.twitch import oauth
+from twi_overlay.twitch.catchup import catch_up_until_done
 from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.helix_worker import HelixWorker
 from twi_overlay.twitch.subscriptions import subscriptions_loop
@@ -47,7 +48,8 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Only when Twitch is configured: the client, the status-update worker, the subscriptions loop."""
+    """Only when Twitch is configured: the client, the status-update worker, the subscriptions loop, and
+    the catch-up on redemptions made while the server was down."""
     settings = app[keys.SETTINGS]
     twitch = app[keys.TWITCH] = Twitch(settings, app[keys.DB])
     helix = app[keys.HELIX] = HelixWorker(
@@ -60,6 +62,7 @@ async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
         settings.helix_backoff_max_secs,
     )
     loops = app[keys.LOOPS]
+    app[keys.TASKS].spawn(catch_up_until_done(app[keys.DB], twitch), "catch-up-at-start")
     async for _ in background("helix-worker", lambda _app: helix.run(), loops)(app):
         subscriptions = background(
             "eventsub-subscriptions", lambda _app: subscriptions_loop(app[keys.DB], twitch), loops

@@ -92,3 +92,24 @@ async def test_one_redemption_that_fails_does_not_stop_the_catch_up(app_client: 
     assert counts == {"seen": 3, "added": 2}
     assert [e["redemption_id"] for e in await entries(app_client)] == [old, *missed]
     assert fake.patches == []
+
+
+async def test_a_catch_up_that_meets_an_outage_is_tried_again_until_it_worked(app_client: Any, twitch: Any) -> None:
+    """Twitch down (or rate limiting) when the server starts: the redemptions made while it was down
+    are still queued, on a later try, instead of waiting for the next restart."""
+    from twi_overlay.twitch.catchup import RETRY_MIN_SECS, catch_up_until_done
+
+    fake, _ = twitch
+    h, reward = await app_owned_queue_reward(app_client)
+    await app_client.app[keys.TASKS].join()
+    missed = fake.add_redemption(reward, user_name="while_down")
+    fake.down = True
+    waits: list[float] = []
+
+    async def sleep(secs: float) -> None:
+        waits.append(secs)
+        fake.down = len(waits) < 3  # Twitch is back after the second wait
+
+    await catch_up_until_done(app_client.app[keys.DB], app_client.app[keys.TWITCH], sleep)
+    assert waits == [RETRY_MIN_SECS, RETRY_MIN_SECS * 2, RETRY_MIN_SECS * 4]
+    assert missed in {e["redemption_id"] for e in await entries(app_client)}

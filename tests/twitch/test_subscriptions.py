@@ -209,3 +209,33 @@ async def test_waiting_to_sign_in_again_keeps_the_subscriptions_that_work(app_cl
     result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
     assert (result["created"], result["deleted"]) == (0, 0)
     assert {s["id"] for s in fake.subscriptions.values()} == before
+
+
+async def test_a_reconcile_that_fails_is_tried_again_soon_not_in_an_hour(
+    app_client: Any, twitch: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from twi_overlay.aio import cancel_and_wait
+
+    fake, _ = twitch
+    caplog.set_level(logging.INFO, logger="twi_overlay.twitch.subscriptions")
+    await sign_in(app_client)
+    await app_client.app[keys.TASKS].join()
+    fake.subscriptions.clear()
+    fake.down = True  # Twitch is down when the server starts
+    before = len(caplog.records)  # the app's own loop has logged its start-up pass
+    loop = asyncio.create_task(
+        subscriptions.subscriptions_loop(app_client.app[keys.DB], app_client.app[keys.TWITCH], 0.01, 0.01)
+    )
+    try:
+        for _ in range(500):
+            said = [r.getMessage() for r in caplog.records[before:] if r.name == "twi_overlay.twitch.subscriptions"]
+            if said and fake.down:
+                fake.down = False  # back after the first failed pass
+            if "subscriptions reconciled" in said:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        await cancel_and_wait(loop)
+    assert said[0].startswith("reconciling subscriptions failed") and said[-1] == "subscriptions reconciled"
+    await fake.settle()
+    assert len(fake.subscriptions) > 0

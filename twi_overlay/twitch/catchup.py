@@ -1,11 +1,14 @@
 """After downtime: redemptions of managed queue rewards still UNFULFILLED on Twitch that we never saw
 (the server was down, a delivery was lost) are fetched from Helix, oldest first and page by page, and
 go through the same `redemption.add` command as a webhook delivery, deduplicated by redemption id.
-Runs at start-up and after each sign-in."""
+Runs at start-up and after each sign-in; a broadcaster Twitch could not answer for (an outage, a 429)
+is tried again with backoff until it could, so an outage at start-up loses nothing."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from twi_overlay import repo
@@ -18,6 +21,8 @@ from twi_overlay.store.tx import Tx
 from twi_overlay.twitch.client import ReconsentNeeded, Twitch, TwitchError
 
 log = logging.getLogger(__name__)
+RETRY_MIN_SECS = 5.0
+RETRY_MAX_SECS = 300.0
 
 
 def _queue_rewards(tx: Tx, broadcaster_id: str) -> list[str]:
@@ -125,10 +130,31 @@ async def sync_rewards(db: Database, twitch: Twitch, broadcaster_id: str) -> int
     return len(every.get("data", []))
 
 
-async def catch_up_all(db: Database, twitch: Twitch) -> None:
+async def catch_up_all(db: Database, twitch: Twitch, only: set[str] | None = None) -> set[str]:
+    """Every broadcaster with a usable grant (or those of `only`); the ones that failed."""
+    failed: set[str] = set()
     for broadcaster_id in await db.read(repo.broadcasters.with_grant):
+        if only is not None and broadcaster_id not in only:
+            continue
         try:
             await sync_rewards(db, twitch, broadcaster_id)  # first: catch_up needs the managed flags
             await catch_up(db, twitch, broadcaster_id)
+        except DatabaseClosed:
+            raise
         except Exception:
             log.exception("catching up on redemptions failed", extra={"broadcaster_id": broadcaster_id})
+            failed.add(broadcaster_id)
+    return failed
+
+
+async def catch_up_until_done(
+    db: Database, twitch: Twitch, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> None:
+    """catch_up_all, then again for the broadcasters that failed, backing off up to RETRY_MAX_SECS."""
+    failed = await catch_up_all(db, twitch)
+    delay = RETRY_MIN_SECS
+    while failed:
+        log.warning("catch-up will be tried again", extra={"broadcasters": len(failed), "in_secs": delay})
+        await sleep(delay)
+        failed = await catch_up_all(db, twitch, failed)
+        delay = min(delay * 2, RETRY_MAX_SECS)

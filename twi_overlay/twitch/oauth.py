@@ -13,7 +13,7 @@ from aiohttp import web
 from twi_overlay import keys, repo
 from twi_overlay.domain import settings
 from twi_overlay.store.tx import Tx
-from twi_overlay.twitch.catchup import catch_up_all
+from twi_overlay.twitch.catchup import catch_up_until_done
 from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens
 from twi_overlay.twitch.subscriptions import reconcile
 from twi_overlay.web.auth import new_session, set_session_cookie
@@ -90,7 +90,7 @@ async def _after_sign_in(app: web.Application, twitch: Twitch) -> None:
         await reconcile(app[keys.DB], twitch)
     except Exception:
         log.exception("reconciling subscriptions after sign-in failed (the hourly pass will retry)")
-    await catch_up_all(app[keys.DB], twitch)
+    await catch_up_until_done(app[keys.DB], twitch)
 
 
 def setup_routes(app: web.Application) -> None:

@@ -16,7 +16,6 @@ from twi_overlay.ingest.eventsub import HANDLED_TYPES
 from twi_overlay.ops import metrics
 from twi_overlay.store.database import Database
 from twi_overlay.store.tx import Tx
-from twi_overlay.twitch.catchup import catch_up_all
 from twi_overlay.twitch.client import Twitch, TwitchError
 
 log = logging.getLogger(__name__)
@@ -126,15 +125,16 @@ def summary(result: dict[str, Any]) -> str:
     return f"{len(result['missing'])} missing, {len(result['stale'])} stale"
 
 
-async def subscriptions_loop(db: Database, twitch: Twitch) -> None:
-    """Reconcile at start-up and hourly; sooner (with backoff) after a revocation asks for it."""
-    await catch_up_all(db, twitch)  # start-up: redemptions made while the server was down
+async def subscriptions_loop(db: Database, twitch: Twitch, tick: float = 10.0, first_retry: float = 5.0) -> None:
+    """Reconcile at start-up and hourly; sooner, with backoff, after a revocation asks for it or after
+    a pass that failed (Twitch down at start-up must not leave us without subscriptions for an hour)."""
     last = 0.0
-    backoff = 5.0
+    backoff = first_retry
+    failing = False
     while True:
         pending = await db.read(repo.subscriptions.count_resubscribe)
         now = time.time()
-        if now - last >= SUBSCRIPTIONS_INTERVAL_SECS or (pending and now - last >= backoff):
+        if now - last >= SUBSCRIPTIONS_INTERVAL_SECS or ((pending or failing) and now - last >= backoff):
             if now - last >= SUBSCRIPTIONS_INTERVAL_SECS:
                 await twitch.validate_all()  # start-up and hourly
             last = now
@@ -146,8 +146,8 @@ async def subscriptions_loop(db: Database, twitch: Twitch) -> None:
                     "subscriptions reconciled",
                     extra={"subscriptions_created": result["created"], "subscriptions_deleted": result["deleted"]},
                 )
-                backoff = 5.0
+                backoff, failing = first_retry, False
             except Exception:
                 log.exception("reconciling subscriptions failed; retrying with backoff")
-                backoff = min(backoff * 2, 600.0)
-        await asyncio.sleep(10)
+                backoff, failing = (min(backoff * 2, 600.0) if failing else backoff), True
+        await asyncio.sleep(tick)
