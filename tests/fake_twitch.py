@@ -4,7 +4,9 @@ TWITCH_API_BASE at it; our code is not patched."""
 
 from __future__ import annotations
 
+import random
 import secrets
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,12 @@ class FakeTwitch:
     subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     secrets_by_sub: dict[str, str] = field(default_factory=dict)
     challenge_tasks: list[Any] = field(default_factory=list)
+    # Faults for soak runs: a share of Helix calls answered 503 or 429 (half each), or all of them 503.
+    fail_rate: float = 0.0
+    down: bool = False
+    rng: random.Random = field(default_factory=lambda: random.Random(1))
+    faults_sent: int = 0
+    accepted: dict[str, list[str]] = field(default_factory=dict)  # redemption id -> statuses Twitch took
 
     def add_reward(self, title: str, client_id: str = CLIENT_ID) -> str:
         rid = str(uuid.uuid4())
@@ -334,6 +342,7 @@ class FakeTwitch:
             red = self.redemptions.get(rid)
             if red and red["reward_id"] == reward["id"] and red["status"] == "UNFULFILLED":
                 red["status"] = body["status"]
+                self.accepted.setdefault(rid, []).append(body["status"])
                 updated.append({"id": rid, "status": body["status"], "reward": {"id": reward["id"]}})
         if not updated:
             return web.json_response(
@@ -439,8 +448,25 @@ class FakeTwitch:
             return web.json_response({"error": "Not Found", "status": 404, "message": "not found"}, status=404)
         return web.Response(status=204)
 
+    @web.middleware
+    async def faults(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        """Twitch having a bad day, on Helix only (OAuth stays up): as its documented errors."""
+        if request.path.startswith("/helix/") and (self.down or self.rng.random() < self.fail_rate):
+            self.faults_sent += 1
+            if not self.down and self.rng.random() < 0.5:
+                reset = str(int(time.time()) + 1)
+                return web.json_response(
+                    {"error": "Too Many Requests", "status": 429, "message": "rate limited"},
+                    status=429,
+                    headers={"Ratelimit-Limit": "800", "Ratelimit-Remaining": "0", "Ratelimit-Reset": reset},
+                )
+            return web.json_response(
+                {"error": "Service Unavailable", "status": 503, "message": "unavailable"}, status=503
+            )
+        return await handler(request)
+
     def app(self) -> web.Application:
-        app = web.Application()
+        app = web.Application(middlewares=[self.faults])
         app.router.add_get("/oauth2/authorize", self.authorize)
         app.router.add_post("/oauth2/token", self.token)
         app.router.add_get("/oauth2/validate", self.validate)
