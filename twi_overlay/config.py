@@ -72,14 +72,12 @@ def default_data_dir() -> Path:
 
 
 def _app_env(raw: str) -> str:
-    value = raw.lower()
-    if value == "prod":
-        return "production"
-    if value in ("dev", "stg", "staging", "test"):
-        return "development"
-    if value not in ("development", "production"):
-        raise ValueError("must be 'development' or 'production'")
-    return value
+    """Exactly one of the two profiles. Anything else is refused, never read as development: that
+    profile has an unauthenticated login, mocks and generated secrets (a staging host runs production
+    with its own env file)."""
+    if raw not in ("development", "production"):
+        raise ValueError(f"must be 'development' or 'production', not {raw!r} (staging runs 'production')")
+    return raw
 
 
 def _log_level(raw: str) -> str:
@@ -108,7 +106,8 @@ class Settings:
     app_env: str = setting(
         "development",
         "APP_ENV",
-        "`production`: every secret required, JSON logs, mocks off, `/_debug/*` admin-only",
+        "exactly `development` or `production` (anything else stops start-up); `production`: every secret"
+        " required, JSON logs, mocks off, `/_debug/*` admin-only",
         parse=_app_env,
     )
     base_url: str = setting(
