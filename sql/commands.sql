@@ -1,5 +1,5 @@
 -- name: by_idempotency_key
-SELECT id, result, reason, response FROM command_log
+SELECT id, type, payload, result, reason, response FROM command_log
 WHERE broadcaster_id = :broadcaster_id AND idempotency_key = :key;
 
 -- name: insert

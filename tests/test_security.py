@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 import subprocess
 import sys
 
@@ -28,3 +29,22 @@ def test_only_the_two_exact_profiles_start(profile: str) -> None:
     assert proc.returncode == 2
     [line] = proc.stderr.strip().splitlines()
     assert "APP_ENV" in line and "production" in line
+
+
+async def test_an_idempotency_key_means_one_request(client: Any) -> None:
+    """The same key with another command or payload is refused, not answered with the first answer."""
+    from tests.conftest import admin_headers
+
+    h = {**admin_headers(), "Idempotency-Key": "k-1"}
+    first = await client.post("/api/commands", headers=h, json={"type": "counter.increment", "payload": {"name": "a"}})
+    assert first.status == 200
+    again = await client.post("/api/commands", headers=h, json={"type": "counter.increment", "payload": {"name": "a"}})
+    assert again.status == 200 and (await again.json())["replayed"] is True
+    for other in (
+        {"type": "counter.increment", "payload": {"name": "b"}},
+        {"type": "counter.reset", "payload": {"name": "a"}},
+    ):
+        r = await client.post("/api/commands", headers=h, json=other)
+        assert r.status == 422 and (await r.json())["error"]["code"] == "idempotency_key_reused"
+    state = await (await client.get("/api/state", headers=admin_headers())).json()
+    assert state["counters"] == {"a": 1}

@@ -44,6 +44,12 @@ def execute(
     if idempotency_key is not None:
         previous = repo.commands.by_idempotency_key(tx, broadcaster_id, idempotency_key)
         if previous is not None:
+            if source == "admin" and not previous.same_request(type_, payload):
+                # One key, one request (a client bug would otherwise get another command's answer).
+                # Twitch's own keys (a redemption id) may come back with fresher details: not compared.
+                return Refused(
+                    Refusal.INVALID, "idempotency_key_reused", "this Idempotency-Key was sent with another command"
+                )
             return _replay(previous)
     ctx = Ctx(tx, broadcaster_id, source)
     settings.current(ctx)  # a first command creates the settings row, outside the command's savepoint

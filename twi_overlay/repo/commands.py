@@ -21,6 +21,11 @@ class StoredAnswer:
     result: str  # ok | rejected | error
     reason: str | None
     response: dict[str, Any] | None
+    type: str
+    payload: Any  # as the first request sent it
+
+    def same_request(self, type_: str, payload: Any) -> bool:
+        return self.type == type_ and self.payload == payload
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +44,7 @@ def by_idempotency_key(tx: Tx, broadcaster_id: str, key: str) -> StoredAnswer | 
     if row is None:
         return None
     response = orjson.loads(row["response"]) if row["response"] else None
-    return StoredAnswer(row["id"], row["result"], row["reason"], response)
+    return StoredAnswer(row["id"], row["result"], row["reason"], response, row["type"], orjson.loads(row["payload"]))
 
 
 def log(
