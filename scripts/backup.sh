@@ -4,6 +4,7 @@
 #   DATABASE_URL=sqlite:///var/lib/twi-overlay/data/app.db  (or DB_PATH=...)
 #   BACKUP_DIR  default: <db dir>/backup     KEEP  default: 14
 set -euo pipefail
+umask 077  # copies of the database hold OAuth tokens: readable by their owner only
 DB_PATH=${DB_PATH:-${DATABASE_URL:-sqlite:///var/lib/twi-overlay/data/app.db}}
 DB_PATH=${DB_PATH#sqlite://}
 BACKUP_DIR=${BACKUP_DIR:-$(dirname "$DB_PATH")/backup}

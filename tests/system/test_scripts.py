@@ -3,6 +3,7 @@ the curl smoke test."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -51,6 +52,10 @@ def test_backup_restore_round_trip_and_rotation(tmp_path: Path) -> None:
         assert run(["bash", str(SCRIPTS / "backup.sh")], env).returncode == 0
     kept = sorted((db.parent / "backup").glob("app-*.db"))
     assert len(kept) == 14 and backup not in kept  # the oldest generations went first
+    assert {oct(k.stat().st_mode & 0o777) for k in kept} == {"0o600"}  # they hold OAuth tokens
+    service_user = 65534  # the restore runs as root; the database's directory belongs to the service
+    if os.geteuid() == 0:
+        os.chown(db.parent, service_user, service_user)
     restore = run(
         ["bash", str(SCRIPTS / "restore.sh"), str(saved)],
         {
@@ -62,6 +67,10 @@ def test_backup_restore_round_trip_and_rotation(tmp_path: Path) -> None:
         },
     )
     assert restore.returncode == 0, restore.stderr + restore.stdout
+    written = [db, *db.parent.glob("app.db-*"), *db.parent.glob("app.db.before-restore-*")]
+    assert {oct(f.stat().st_mode & 0o777) for f in written} == {"0o600"}
+    if os.geteuid() == 0:  # the service can write to what a root restore left
+        assert {f.stat().st_uid for f in written} == {service_user}
     assert entries_in(db) == ["viewer0", "viewer1", "viewer2"]
     assert sqlite3.connect(db).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     aside = list(db.parent.glob("app.db.before-restore-*"))
