@@ -14,3 +14,9 @@ SELECT broadcaster_id, csrf_token, expires_at FROM sessions WHERE id_hash = :id_
 
 -- name: delete_session
 DELETE FROM sessions WHERE id_hash = :id_hash;
+
+-- name: overlay_key_hash
+SELECT key_hash FROM overlay_keys WHERE broadcaster_id = :broadcaster_id;
+
+-- name: delete_sessions_of
+DELETE FROM sessions WHERE broadcaster_id = :broadcaster_id;

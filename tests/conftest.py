@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+# Imported now, not by its pytest plugin at the session's end: that deep in the stack CPython 3.11.7 can
+# fail to compile it ("AST constructor recursion depth mismatch").
+import hypothesis  # noqa: F401
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.helpers import ROOT
@@ -48,3 +49,90 @@ async def test_an_idempotency_key_means_one_request(client: Any) -> None:
         assert r.status == 422 and (await r.json())["error"]["code"] == "idempotency_key_reused"
     state = await (await client.get("/api/state", headers=admin_headers())).json()
     assert state["counters"] == {"a": 1}
+
+
+async def _stream_token(client: Any, body: dict[str, Any], headers: dict[str, str] | None = None) -> str:
+    r = await client.post("/api/sse-token", json=body, headers=headers or {})
+    assert r.status == 200, await r.text()
+    return str((await r.json())["token"])
+
+
+async def _ends(stream: Any) -> bool:
+    """True when the server ends the stream within a second (heartbeats and events are read past)."""
+    try:
+        while True:
+            await stream.next(timeout=1.0)
+    except (EOFError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+        return True
+    except TimeoutError:
+        return False
+
+
+async def test_rotating_the_overlay_key_ends_its_streams_and_refuses_its_tokens(client: Any) -> None:
+    from tests.conftest import admin_headers
+    from tests.sse_client import connect
+    from tests.web.helpers import error
+
+    old = (await (await client.post("/api/overlay-key", headers=admin_headers())).json())["key"]
+    old_token = await _stream_token(client, {"key": old})
+    overlay = await connect(client.session, str(client.make_url("/overlay/sse")), old_token)
+    assert (await overlay.next_event()).event == "state.replace"
+    new = (await (await client.post("/api/overlay-key", headers=admin_headers())).json())["key"]
+    assert await _ends(overlay)  # the open overlay stops now, not when its token expires
+    again = await client.get(f"/overlay/sse?token={old_token}")
+    await error(again, 401, "overlay_key_rotated")
+    fresh = await connect(
+        client.session, str(client.make_url("/overlay/sse")), await _stream_token(client, {"key": new})
+    )
+    assert fresh.response.status == 200 and (await fresh.next_event()).event == "state.replace"
+    fresh.response.close()
+
+
+async def test_a_stream_token_opens_a_stream_and_nothing_else(client: Any) -> None:
+    from tests.conftest import admin_headers
+    from tests.sse_client import connect
+    from tests.web.helpers import error
+
+    token = await _stream_token(client, {"aud": "admin"}, admin_headers())
+    stream = await connect(client.session, str(client.make_url("/admin/sse")), token)
+    assert stream.response.status == 200
+    stream.response.close()
+    h = {"Authorization": f"Bearer {token}"}
+    r = await client.post("/api/commands", headers=h, json={"type": "counter.increment", "payload": {"name": "x"}})
+    await error(r, 401, "stream_token")
+    await error(await client.post("/api/overlay-key", headers=h), 401, "stream_token")
+
+
+async def test_signing_out_ends_that_sessions_streams_and_everywhere_ends_all(client: Any) -> None:
+    from tests.sse_client import connect
+    from tests.web.helpers import error
+
+    async def signed_in(session: aiohttp.ClientSession) -> tuple[dict[str, str], Any, str]:
+        async with session.get(str(client.make_url("/_debug/login")), allow_redirects=False) as r:
+            assert r.status == 302
+        async with session.get(str(client.make_url("/api/session"))) as r:
+            csrf = {"X-CSRF-Token": (await r.json())["csrf_token"]}
+        async with session.post(str(client.make_url("/api/sse-token")), json={"aud": "admin"}, headers=csrf) as r:
+            token = (await r.json())["token"]
+        stream = await connect(session, str(client.make_url("/admin/sse")), token)
+        assert (await stream.next_event()).event == "state.replace"
+        return csrf, stream, token
+
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with (
+        aiohttp.ClientSession(cookie_jar=jar) as laptop,
+        aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as phone,
+    ):
+        csrf_a, stream_a, token_a = await signed_in(laptop)
+        csrf_b, stream_b, _ = await signed_in(phone)
+        async with laptop.post(str(client.make_url("/api/logout")), headers=csrf_a) as r:
+            assert r.status == 200
+        assert await _ends(stream_a)
+        async with laptop.get(str(client.make_url(f"/admin/sse?token={token_a}"))) as r:
+            assert r.status == 401 and (await r.json())["error"]["code"] == "signed_out"
+        assert not await _ends(stream_b)  # the other device stays signed in
+        async with phone.post(str(client.make_url("/api/logout")), json={"everywhere": True}, headers=csrf_b) as r:
+            assert r.status == 200
+        assert await _ends(stream_b)
+        async with phone.get(str(client.make_url("/api/state"))) as r:
+            await error(r, 401)

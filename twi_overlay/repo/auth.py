@@ -48,3 +48,12 @@ def get_session(tx: Tx, id_hash: str) -> Session | None:
 
 def delete_session(tx: Tx, id_hash: str) -> None:
     tx.execute(Q.delete_session, {"id_hash": id_hash})
+
+
+def overlay_key_hash(tx: Tx, broadcaster_id: str) -> str | None:
+    row = tx.one(Q.overlay_key_hash, {"broadcaster_id": broadcaster_id})
+    return None if row is None else str(row["key_hash"])
+
+
+def delete_sessions_of(tx: Tx, broadcaster_id: str) -> None:
+    tx.execute(Q.delete_sessions_of, {"broadcaster_id": broadcaster_id})

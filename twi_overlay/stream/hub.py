@@ -59,13 +59,30 @@ Snapshot = Callable[[], Awaitable[tuple[dict[str, Any], int]]]
 class Client:
     """One SSE connection. The hub writes to it once it is live; its handler waits on `done`."""
 
-    __slots__ = ("broadcaster_id", "aud", "response", "transport", "cursor", "live", "done", "replayed")
+    __slots__ = (
+        "broadcaster_id",
+        "aud",
+        "credential",
+        "response",
+        "transport",
+        "cursor",
+        "live",
+        "done",
+        "replayed",
+    )
 
     def __init__(
-        self, broadcaster_id: str, aud: str, response: web.StreamResponse, transport: asyncio.Transport | None
+        self,
+        broadcaster_id: str,
+        aud: str,
+        response: web.StreamResponse,
+        transport: asyncio.Transport | None,
+        credential: str = "",
     ):
         self.broadcaster_id = broadcaster_id
         self.aud = aud
+        # What opened it, so revoking that ends it: "key:<kid>", "session:<hash>", or "" (an admin token).
+        self.credential = credential
         self.response = response
         self.transport = transport
         self.cursor = 0  # last seq this client has been sent
@@ -258,10 +275,15 @@ class Hub:
 
     # -- clients --------------------------------------------------------------------------------
     def subscribe(
-        self, broadcaster_id: str, aud: str, response: web.StreamResponse, transport: asyncio.Transport | None
+        self,
+        broadcaster_id: str,
+        aud: str,
+        response: web.StreamResponse,
+        transport: asyncio.Transport | None,
+        credential: str = "",
     ) -> Client:
         """Registers a client that is not live yet: the handshake sends the snapshot or replay first."""
-        client = Client(broadcaster_id, aud, response, transport)
+        client = Client(broadcaster_id, aud, response, transport, credential)
         if transport is not None:
             with contextlib.suppress(AttributeError, ValueError):
                 transport.set_write_buffer_limits(high=self.client_buffer)
@@ -277,10 +299,11 @@ class Hub:
         transport: asyncio.Transport | None,
         last_event_id: str | None,
         snapshot: Snapshot,
+        credential: str = "",
     ) -> Client | None:
         """The handshake on a prepared stream: retry line, replay or snapshot, catch-up, then live.
         None when the client went away meanwhile or fell behind the ring again (it reconnects)."""
-        client = self.subscribe(broadcaster_id, aud, response, transport)
+        client = self.subscribe(broadcaster_id, aud, response, transport, credential)
         try:
             live = await self._handshake(client, last_event_id, snapshot)
         except (ConnectionError, RuntimeError):
@@ -343,6 +366,19 @@ class Hub:
             if stream.clients:
                 stream.heartbeat_due = True
                 self._kick(broadcaster_id, stream)
+
+    def close_streams(self, broadcaster_id: str, which: Callable[[Client], bool]) -> int:
+        """Ends the broadcaster's streams that `which` picks (a rotated key, a signed-out session), at
+        once; how many. Their pages reconnect, and are refused if what opened them is revoked."""
+        stream = self._streams.get(broadcaster_id)
+        if stream is None:
+            return 0
+        closing = [c for c in stream.clients if which(c)]
+        for client in closing:
+            if client.transport is not None:
+                client.transport.close()
+            self._remove(stream, client, "revoked")
+        return len(closing)
 
     def client_count(self) -> int:
         return sum(len(s.clients) for s in self._streams.values())

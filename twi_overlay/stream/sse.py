@@ -11,7 +11,7 @@ from twi_overlay.domain.state import snapshot
 from twi_overlay.store.tx import Tx
 from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.wire import open_stream
-from twi_overlay.web.auth import bearer, decode_token
+from twi_overlay.web.auth import bearer, decode_token, key_id
 from twi_overlay.web.errors import ApiError
 
 
@@ -23,6 +23,20 @@ def _snapshot_job(tx: Tx, broadcaster_id: str, aud: str, hub: Hub, seq: list[int
     return state
 
 
+def _refusal(tx: Tx, broadcaster_id: str, kid: Any, sid: Any) -> tuple[str, str] | None:
+    """Why a token may not open a stream now: an unknown subject, a rotated overlay key, a session
+    that signed out. None when it may."""
+    if not repo.broadcasters.exists(tx, broadcaster_id):
+        return "unknown_broadcaster", "token subject is not a known broadcaster"
+    if kid is not None:
+        current = repo.auth.overlay_key_hash(tx, broadcaster_id)
+        if current is None or key_id(current) != kid:
+            return "overlay_key_rotated", "the overlay key was rotated: use the new overlay URL"
+    if sid is not None and repo.auth.get_session(tx, str(sid)) is None:
+        return "signed_out", "the session this token came from has signed out"
+    return None
+
+
 async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
     app = request.app
     hub = app[keys.HUB]
@@ -32,8 +46,11 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
         raise ApiError(401, "unauthorized", "token required (?token= or Authorization: Bearer)")
     claims = decode_token(app[keys.SETTINGS].sse_token_signing_key, token, aud)
     broadcaster_id = str(claims["sub"])
-    if not await db.read(repo.broadcasters.exists, broadcaster_id):
-        raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
+    kid, sid = claims.get("kid"), claims.get("sid")
+    refusal = await db.read(_refusal, broadcaster_id, kid, sid)
+    if refusal is not None:
+        raise ApiError(401, *refusal)
+    credential = f"key:{kid}" if kid else f"session:{sid}" if sid else ""
 
     async def read_snapshot() -> tuple[dict[str, Any], int]:
         seq: list[int] = []
@@ -42,7 +59,7 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
 
     response = await open_stream(request)
     last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
-    client = await hub.connect(broadcaster_id, aud, response, request.transport, last_id, read_snapshot)
+    client = await hub.connect(broadcaster_id, aud, response, request.transport, last_id, read_snapshot, credential)
     if client is not None:
         app[keys.TAP].record("sse", "connect", broadcaster_id, None, ok=True, aud=aud, replayed=client.replayed)
         await hub.stay(client)

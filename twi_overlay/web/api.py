@@ -23,11 +23,14 @@ from twi_overlay.twitch.oauth import twitch_of
 from twi_overlay.web.auth import (
     AUDIENCES,
     SESSION_COOKIE,
+    STREAM_SCOPE,
     admin_principal,
     delete_session,
+    key_id,
     mint_token,
     overlay_key_owner,
     rotate_overlay_key,
+    sha256_hex,
 )
 from twi_overlay.web.errors import ApiError, json_response
 
@@ -117,19 +120,29 @@ async def post_sse_token(request: web.Request) -> web.Response:
         owner = await request.app[keys.DB].read(overlay_key_owner, key)
         if owner is None:
             raise ApiError(401, "invalid_overlay_key", "overlay key is unknown or was rotated")
-        token, exp = mint_token(settings_.sse_token_signing_key, "overlay", owner, settings_.sse_token_ttl_secs)
+        claims = {"scope": STREAM_SCOPE, "kid": key_id(sha256_hex(key))}
+        token, exp = mint_token(
+            settings_.sse_token_signing_key, "overlay", owner, settings_.sse_token_ttl_secs, claims=claims
+        )
         return json_response({"token": token, "exp": exp})
     aud = body.get("aud")
     if aud not in AUDIENCES:
         raise ApiError(400, "invalid_request", 'aud must be "overlay" or "admin"')
     who = await admin_principal(request)
-    token, exp = mint_token(settings_.sse_token_signing_key, aud, who.broadcaster_id, settings_.sse_token_ttl_secs)
+    claims = {"scope": STREAM_SCOPE}
+    if who.session_hash is not None:
+        claims["sid"] = who.session_hash
+    token, exp = mint_token(
+        settings_.sse_token_signing_key, aud, who.broadcaster_id, settings_.sse_token_ttl_secs, claims=claims
+    )
     return json_response({"token": token, "exp": exp})
 
 
 async def post_overlay_key(request: web.Request) -> web.Response:
     who = await admin_principal(request)
     key = await request.app[keys.DB].write(rotate_overlay_key, who.broadcaster_id)
+    # Overlays opened with the old key stop now; their tokens are refused from here on (stream/sse.py).
+    request.app[keys.HUB].close_streams(who.broadcaster_id, lambda c: c.credential.startswith("key:"))
     base = request.app[keys.SETTINGS].base_url
     return json_response({"key": key, "url": f"{base}/overlay/?key={key}"})
 
@@ -231,10 +244,21 @@ async def get_session(request: web.Request) -> web.Response:
 
 
 async def post_logout(request: web.Request) -> web.Response:
+    """Ends this session and the admin streams opened from it; `{"everywhere": true}` ends every
+    session of the broadcaster, and every admin stream opened from one."""
     cookie = request.cookies.get(SESSION_COOKIE)
+    body = await read_json(request, 4096) if request.can_read_body else {}
+    everywhere = isinstance(body, dict) and body.get("everywhere") is True
     if cookie:
-        await admin_principal(request)  # CSRF-checked like every other write
-        await request.app[keys.DB].write(delete_session, cookie)
+        who = await admin_principal(request)  # CSRF-checked like every other write
+        hub = request.app[keys.HUB]
+        if everywhere:
+            await request.app[keys.DB].write(repo.auth.delete_sessions_of, who.broadcaster_id)
+            hub.close_streams(who.broadcaster_id, lambda c: c.credential.startswith("session:"))
+        else:
+            await request.app[keys.DB].write(delete_session, cookie)
+            mine = f"session:{who.session_hash}"
+            hub.close_streams(who.broadcaster_id, lambda c: c.credential == mine)
     response = json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

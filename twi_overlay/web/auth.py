@@ -22,13 +22,32 @@ CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-def mint_token(signing_key: str, aud: str, sub: str, ttl: int = 300, now: float | None = None) -> tuple[str, int]:
+def mint_token(
+    signing_key: str,
+    aud: str,
+    sub: str,
+    ttl: int = 300,
+    now: float | None = None,
+    claims: dict[str, str] | None = None,
+) -> tuple[str, int]:
+    """A token for `aud`. `claims` adds to it: `scope: "stream"` (opens a stream, never calls the API),
+    `kid` (the overlay key it came from) or `sid` (the session it came from): a stream opened with it
+    ends when that key is rotated or that session signs out."""
     if aud not in AUDIENCES:
         raise ValueError(f"aud must be one of {', '.join(AUDIENCES)}")
     iat = int(now if now is not None else time.time())
     exp = iat + int(ttl)
-    token = jwt.encode({"aud": aud, "sub": sub, "iat": iat, "exp": exp}, signing_key, algorithm="HS256")
+    payload: dict[str, Any] = {**(claims or {}), "aud": aud, "sub": sub, "iat": iat, "exp": exp}
+    token = jwt.encode(payload, signing_key, algorithm="HS256")
     return token, exp
+
+
+STREAM_SCOPE = "stream"
+
+
+def key_id(key_hash: str) -> str:
+    """What a stream token names of the overlay key it was minted from (a prefix of its hash)."""
+    return key_hash[:16]
 
 
 def decode_token(signing_key: str, token: str, aud: str) -> dict[str, Any]:
@@ -68,6 +87,7 @@ class Principal:
     broadcaster_id: str
     via: str  # "bearer" | "session"
     csrf_token: str | None = None
+    session_hash: str | None = None  # of the session cookie, when signed in with one
 
 
 async def _known(request: web.Request, broadcaster_id: str) -> bool:
@@ -80,19 +100,22 @@ async def admin_principal(request: web.Request, *, csrf: bool = True) -> Princip
     token = bearer(request)
     if token is not None:
         claims = decode_token(settings.sse_token_signing_key, token, "admin")
+        if claims.get("scope") == STREAM_SCOPE:
+            raise ApiError(401, "stream_token", "a stream token opens /admin/sse only; the API needs an admin token")
         sub = str(claims["sub"])
         if not await _known(request, sub):
             raise ApiError(401, "unknown_broadcaster", "token subject is not a known broadcaster")
         return Principal(sub, "bearer")
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
-        session = await request.app[keys.DB].read(repo.auth.get_session, sha256_hex(cookie))
+        session_hash = sha256_hex(cookie)
+        session = await request.app[keys.DB].read(repo.auth.get_session, session_hash)
         if session is not None:
             if csrf and request.method not in SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
                     raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
-            return Principal(session.broadcaster_id, "session", session.csrf_token)
+            return Principal(session.broadcaster_id, "session", session.csrf_token, session_hash)
     raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <admin token>")
 
 

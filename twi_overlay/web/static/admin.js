@@ -407,6 +407,12 @@
     });
     $("logout").hidden = false;
     $("logout").addEventListener("click", async function () { await api("POST", "/api/logout", {}); location.reload(); });
+    $("logout-all").hidden = false;
+    $("logout-all").addEventListener("click", async function () {
+      if (!confirm("Sign out on every device?")) return;
+      await api("POST", "/api/logout", { everywhere: true });
+      location.reload();
+    });
 
     var stream = new LiveStream({
       path: "/admin/sse",
