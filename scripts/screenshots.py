@@ -66,7 +66,7 @@ async def main() -> None:
             )
         async with chromium() as browser:
             overlay = await browser.new_page(viewport={"width": 1920, "height": 1080})
-            await overlay.goto(f"{server.url}/overlay/?key={OVERLAY_KEY}")
+            await overlay.goto(f"{server.url}/overlay/#key={OVERLAY_KEY}")
             await overlay.wait_for_selector("#picked li")
             await overlay.add_style_tag(content=BACKDROP)
             await asyncio.sleep(0.6)  # let the enter animations finish

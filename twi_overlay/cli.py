@@ -49,7 +49,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             + ("   (development login: /_debug/login)" if settings.development else ""),
             flush=True,
         )
-        print(f"  overlay page: {base}/overlay/?key=<overlay key from the admin page>", flush=True)
+        print(f"  overlay page: {base}/overlay/#key=<overlay key from the admin page>", flush=True)
         print(f"  webhook:      {base}/eventsub/webhook   health: {base}/healthz", flush=True)
         print(f"  metrics:      http://{host}:{port}/metrics (scrape locally; nginx keeps it internal)", flush=True)
 

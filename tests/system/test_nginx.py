@@ -35,6 +35,7 @@ def render_nginx(site: str, https_port: int, http_port: int, app_port: int, cert
         .replace("server 127.0.0.1:8080;", f"server 127.0.0.1:{app_port};")
         .replace("/etc/letsencrypt/live/overlay.example.com/fullchain.pem", str(cert))
         .replace("/etc/letsencrypt/live/overlay.example.com/privkey.pem", str(key))
+        .replace("/var/log/nginx/twi-overlay.access.log", str(Path(cert).parent / "logs" / "site-access.log"))
     )
     assert out.count(str(cert)) == 1 and f":{https_port} " in out and f":{app_port};" in out
     return out
@@ -172,3 +173,20 @@ async def test_webhook_passes_through_nginx_byte_for_byte(nginx: dict) -> None: 
     count = conn.execute("SELECT count(*) FROM event_raw").fetchone()[0]
     conn.close()
     assert bytes(stored) == raw and count == 1
+
+
+async def test_credentials_never_reach_the_access_log(nginx: dict) -> None:  # type: ignore[type-arg]
+    """Stream tokens ride in ?token= and old overlay URLs in ?key=: our log format drops query strings
+    and the Referer that would repeat them."""
+    token, key = "tok-" + "s3cr3t" * 8, "key-" + "s3cr3t" * 8
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=insecure())) as s:
+        async with s.get(f"{nginx['https']}/overlay/sse?token={token}") as r:
+            assert r.status == 401
+        async with s.get(f"{nginx['https']}/overlay/?key={key}", allow_redirects=False) as r:
+            assert r.status == 302 and r.headers["Location"] == f"/overlay/?update_url=1#key={key}"
+        referer = {"Referer": f"{nginx['https']}/overlay/?key={key}"}
+        async with s.get(f"{nginx['https']}/static/overlay.js", headers=referer) as r:
+            assert r.status == 200
+    log = (Path(nginx["db"]).parent / "logs" / "site-access.log").read_text()
+    assert "GET /overlay/sse HTTP" in log and "GET /overlay/ HTTP" in log and "/static/overlay.js" in log
+    assert "s3cr3t" not in log

@@ -115,7 +115,7 @@ async def test_sse_token_exchange_and_overlay_key_rotation(client: Any) -> None:
     r = await client.post("/api/overlay-key", headers=admin_headers())
     assert r.status == 200
     first = await r.json()
-    assert first["url"].endswith("/overlay/?key=" + first["key"]) and len(first["key"]) >= 40
+    assert first["url"].endswith("/overlay/#key=" + first["key"]) and len(first["key"]) >= 40
     r = await client.post("/api/sse-token", json={"key": first["key"]})
     assert r.status == 200
     import jwt

@@ -66,3 +66,11 @@ async def test_debug_tap_streams_pipeline_stages(client: Any) -> None:
         stages.append(f.data["stage"])
         assert set(f.data) >= {"stage", "type", "broadcaster_id", "message_id", "ok", "ms"}
     tap.close()
+
+
+async def test_the_old_overlay_url_is_sent_on_to_the_fragment_form(client: Any) -> None:
+    """/overlay/?key=… still works, but the key moves to the fragment, which no browser sends to a server."""
+    r = await client.get("/overlay/?key=abc-DEF_123", allow_redirects=False)
+    assert r.status == 302 and r.headers["Location"] == "/overlay/?update_url=1#key=abc-DEF_123"
+    page = await client.get("/overlay/")
+    assert page.status == 200 and "text/html" in page.headers["Content-Type"]

@@ -55,7 +55,7 @@ def server(tmp_path: Path):  # type: ignore[no-untyped-def]
 async def open_overlay(browser: Any, server: ServerProcess) -> tuple[Any, Console]:
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
     console = Console(page)
-    await page.goto(f"{server.url}/overlay/?key={OVERLAY_KEY}")
+    await page.goto(f"{server.url}/overlay/#key={OVERLAY_KEY}")
     await page.wait_for_function("window.twiOverlay && window.twiOverlay.stream.lastId !== null")
     return page, console
 
@@ -117,9 +117,9 @@ async def test_overlay_loaded_before_the_server_is_up_keeps_trying(tmp_path: Pat
         async with chromium() as browser:
             page = await browser.new_page()
             console = Console(page)
-            await page.route(f"{server.url}/overlay/?*", cached)
+            await page.route(lambda url: url.split("#")[0] == f"{server.url}/overlay/", cached)
             await page.route(f"{server.url}/static/*", cached)
-            await page.goto(f"{server.url}/overlay/?key={OVERLAY_KEY}")
+            await page.goto(f"{server.url}/overlay/#key={OVERLAY_KEY}")
             await page.wait_for_selector("#badge", state="visible")
             await asyncio.sleep(1.5)  # a few failed attempts while the server is down
             server.start()
@@ -209,7 +209,7 @@ async def test_admin_overlay_key_rotation_and_login_page(server: ServerProcess) 
         await page.wait_for_selector("#app:visible")
         page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
         await page.click("#rotate-key")
-        await page.wait_for_function("document.querySelector('#overlay-url').value.includes('/overlay/?key=')")
+        await page.wait_for_function("document.querySelector('#overlay-url').value.includes('/overlay/#key=')")
         url = await page.input_value("#overlay-url")
         overlay = await browser.new_page()
         await overlay.goto(url)

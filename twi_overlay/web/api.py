@@ -144,7 +144,7 @@ async def post_overlay_key(request: web.Request) -> web.Response:
     # Overlays opened with the old key stop now; their tokens are refused from here on (stream/sse.py).
     request.app[keys.HUB].close_streams(who.broadcaster_id, lambda c: c.credential.startswith("key:"))
     base = request.app[keys.SETTINGS].base_url
-    return json_response({"key": key, "url": f"{base}/overlay/?key={key}"})
+    return json_response({"key": key, "url": f"{base}/overlay/#key={key}"})
 
 
 def _rewards_view(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:

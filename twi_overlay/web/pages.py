@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from urllib.parse import quote
+
 from aiohttp import web
 
 from twi_overlay import keys, repo
@@ -29,6 +31,12 @@ def _page(name: str) -> web.FileResponse:
 
 
 async def overlay_page(request: web.Request) -> web.StreamResponse:
+    """The overlay reads its key from the URL fragment (`/overlay/#key=…`), which no browser sends to a
+    server, so no access log or proxy ever holds it. The older `?key=` form still works: it is sent on
+    to the fragment form, and the page asks the streamer to update the browser source."""
+    key = request.query.get("key")
+    if key is not None:
+        raise web.HTTPFound(f"/overlay/?update_url=1#key={quote(key, safe='')}")
     return _page("overlay.html")
 
 

@@ -3,8 +3,9 @@
 "use strict";
 
 (function () {
-  var params = new URLSearchParams(location.search);
-  var key = params.get("key");
+  // The key is in the fragment (#key=…): browsers never send it to a server, so no log holds it.
+  var key = new URLSearchParams(location.hash.slice(1)).get("key");
+  var oldUrl = new URLSearchParams(location.search).get("update_url") === "1";
   var state = { queue: [], counters: {}, settings: null };
   var $ = function (id) { return document.getElementById(id); };
 
@@ -96,6 +97,11 @@
     "counter.updated": function (d) { state.counters[d.name] = d.value; },
     "settings.updated": function (d) { state.settings = d.settings; },
   };
+
+  if (oldUrl && key) {
+    $("update-url").hidden = false;
+    setTimeout(function () { $("update-url").hidden = true; }, 30000);
+  }
 
   if (!key) {
     $("setup").hidden = false;
