@@ -7,10 +7,9 @@ import time
 import uuid
 from pathlib import Path
 from typing import Any
-
-import orjson
 from urllib.parse import quote
 
+import orjson
 from aiohttp import web
 
 from twi_overlay import keys, repo
