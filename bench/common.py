@@ -15,6 +15,7 @@ sys.path.insert(0, str(ROOT))
 from tests.helpers import BROADCASTER, SIGNING_KEY, ServerProcess, free_port, seed_db  # noqa: E402
 
 __all__ = [
+    "UNCAPPED",
     "BROADCASTER",
     "SIGNING_KEY",
     "ServerProcess",
@@ -40,6 +41,10 @@ def raise_fd_limit() -> None:
 
 
 raise_fd_limit()  # inherited by every server and load process the benches start
+
+
+# The benches open thousands of streams from this one machine; the per-address caps are for the internet.
+UNCAPPED = {"SSE_MAX_STREAMS_PER_CLIENT": "1000000", "SSE_MAX_STREAMS_PER_BROADCASTER": "1000000"}
 
 
 def seed(db_path: Path, bindings: dict[str, str] | None = None) -> None:

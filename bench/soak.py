@@ -47,7 +47,7 @@ import aiohttp
 from aiohttp import web
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SIGNING_KEY, ServerProcess, free_port, machine, rss_bytes  # noqa: E402
+from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, free_port, machine, rss_bytes  # noqa: E402
 
 from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch  # noqa: E402
 from tests.helpers import delivery, redemption_body  # noqa: E402
@@ -168,6 +168,7 @@ class Soak:
             OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback",
             HELIX_BACKOFF_MAX_SECS="10",  # so the run settles soon after the outage; production: 300
             HELIX_THROTTLE_SECS="0.02",
+            **UNCAPPED,
         ).start()
         self.url = self.server.url
         self.session = aiohttp.ClientSession(

@@ -21,6 +21,7 @@ import orjson
 from common import (  # isort: skip
     BROADCASTER,
     SIGNING_KEY,
+    UNCAPPED,
     BareServer,
     ServerProcess,
     cpu_seconds,
@@ -99,7 +100,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench-sse-"))
     db_path = tmp / "app.db"
     seed(db_path, {"reward-hit": "counter:hits"})
-    ours = ServerProcess(db_path).start()
+    ours = ServerProcess(db_path, **UNCAPPED).start()
     bare = BareServer("sse").start()
     rows = []
     try:

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
 
-from twi_overlay import keys
+from twi_overlay import keys, pacing
 from twi_overlay.config import Settings
 from twi_overlay.ingest.webhook import eventsub_webhook
 from twi_overlay.ops import jobs
@@ -33,6 +33,7 @@ from twi_overlay.twitch.helix_worker import HelixWorker
 from twi_overlay.twitch.subscriptions import subscriptions_loop
 from twi_overlay.web import api, pages
 from twi_overlay.web.middlewares import edge_middleware
+from twi_overlay.web.peer import client_address
 from twi_overlay.web.ratelimit import RateLimiter
 
 
@@ -79,11 +80,15 @@ async def processor_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def heartbeats(app: web.Application) -> None:
-    """One shared ticker for every stream's `:heartbeat` (not a timer per client)."""
+    """One shared ticker for every stream's `:heartbeat` (not a timer per client), spread over the
+    interval: a slice of the broadcasters at a time, so 10,000 idle streams never get their heartbeat
+    in one burst that holds webhook ACKs back (one burst cost 250 ms)."""
     interval = app[keys.SETTINGS].sse_heartbeat_secs
+    slices = max(1, min(pacing.HEARTBEAT_SLICES, int(interval / pacing.HEARTBEAT_SLICE_MIN_SECS)))
     while True:
-        await asyncio.sleep(interval)
-        app[keys.HUB].heartbeat()
+        for part in range(slices):
+            await asyncio.sleep(interval / slices)
+            app[keys.HUB].heartbeat(part, slices)
         app[keys.TAP].heartbeat()
 
 
@@ -94,8 +99,9 @@ async def close_streams(app: web.Application) -> None:
 
 
 async def metrics_handler(request: web.Request) -> web.StreamResponse:
-    if request.app[keys.SETTINGS].production and request.headers.get("X-Forwarded-For"):
-        # Behind nginx /metrics is internal only; refuse anything that came through the proxy.
+    settings = request.app[keys.SETTINGS]
+    if settings.production and client_address(request) not in settings.metrics_allow:
+        # Internal only: by the client's address (through nginx, the one nginx saw), not by headers.
         raise web.HTTPForbidden(reason="metrics are internal")
     return await server_stats(request)
 

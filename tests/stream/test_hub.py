@@ -120,3 +120,18 @@ async def test_one_event_larger_than_the_client_buffer_reaches_every_client(
         assert (await s.next_event()).data["data"] == {"i": 1}
         s.close()
     assert metrics.SSE_DROPPED_CLIENTS._value.get() == dropped
+
+
+def test_heartbeats_go_to_one_slice_of_the_broadcasters_at_a_time() -> None:
+    hub = Hub(ring_max=10, client_buffer=65536)
+    due: list[str] = []
+    hub._kick = lambda broadcaster_id, stream: due.append(broadcaster_id)  # type: ignore[method-assign]
+    for i in range(10):
+        hub._stream(f"b{i}").clients.add(object())  # type: ignore[arg-type]
+    hub._stream("idle")  # no clients: no heartbeat
+    for part in range(3):
+        hub.heartbeat(part, 3)
+    assert sorted(due) == sorted(f"b{i}" for i in range(10)) and len(due) == 10  # each once per round
+    due.clear()
+    hub.heartbeat(1, 3)
+    assert 3 <= len(due) <= 4

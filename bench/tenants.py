@@ -1,0 +1,274 @@
+"""Many tenants: 5,000 broadcasters with two streams each (10,000 SSE connections), every replay ring
+filled up to the global budget, and 200 deliveries/s spread across them; side by side with the same
+load on one broadcaster with its two streams, in the same run.
+
+    python bench/tenants.py [--broadcasters 5000] [--rate 200] [--seconds 20]
+
+Per run it prints the server's RSS (after the streams connected, and its maximum under load), the
+ACK latency of the open loop (client side) and event → client latency: from the frame's `ts` (when
+the hub published it) to the moment a client read it, over every frame of every stream. The streams
+are held by a separate process (`tenants.py clients`) with raw asyncio connections, so reading
+10,000 streams does not share a CPU-bound loop with the deliveries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, machine, pct, rss_bytes  # noqa: E402
+
+from tests.helpers import delivery, redemption_body, seed_db  # noqa: E402
+
+TS = re.compile(rb'"type":"counter\.updated","ts":([0-9.]+)')
+BINDINGS = {"reward-queue": "queue", "reward-hit": "counter:hits"}
+
+
+# -- the stream holder (a separate process) ---------------------------------------------------------
+class Stream(asyncio.Protocol):
+    def __init__(self, sink: list[float], opened: asyncio.Future[None]):
+        self.sink = sink
+        self.opened = opened
+        self.buf = b""
+
+    def data_received(self, data: bytes) -> None:
+        now = time.time()
+        if not self.opened.done() and b"200 OK" in data[:64]:
+            self.opened.set_result(None)
+        self.buf += data
+        if b"\n\n" not in self.buf:
+            return
+        frames, _, self.buf = self.buf.rpartition(b"\n\n")
+        for m in TS.finditer(frames):
+            self.sink.append(now - float(m.group(1)))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("stream closed"))
+
+
+async def hold_streams(port: int, broadcasters: list[str]) -> None:
+    from twi_overlay.web.auth import mint_token
+
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    transports = []
+    limit = asyncio.Semaphore(200)
+
+    async def one(bid: str, aud: str) -> None:
+        token = mint_token(SIGNING_KEY, aud, bid, 3600)[0]
+        async with limit:
+            opened: asyncio.Future[None] = loop.create_future()
+            transport, _ = await loop.create_connection(lambda: Stream(latencies, opened), "127.0.0.1", port)
+            transport.write(f"GET /{aud}/sse?token={token} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            await opened
+            transports.append(transport)
+
+    await asyncio.gather(*(one(bid, aud) for bid in broadcasters for aud in ("admin", "overlay")))
+    print(f"READY {len(transports)}", flush=True)
+    reader = asyncio.StreamReader()
+    await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    while True:
+        line = (await reader.readline()).decode().strip()
+        if line == "RESET":
+            latencies.clear()
+            print("OK", flush=True)
+        elif line == "REPORT" or not line:
+            print(json.dumps({"latencies": latencies}), flush=True)
+            return
+
+
+# -- the driver -----------------------------------------------------------------------------------
+def seed_many(db_path: Path, n: int) -> list[str]:
+    ids = [str(1_000_000 + i) for i in range(n)]
+    seed_db(db_path, ids[0], "b0", BINDINGS, {"max_length": 1000, "per_user_limit": 1000})
+    conn = sqlite3.connect(db_path)
+    doc = conn.execute("SELECT doc FROM settings WHERE broadcaster_id = ?", (ids[0],)).fetchone()[0]
+    conn.executemany(
+        "INSERT INTO broadcasters (id, login, display_name, created_at, updated_at) VALUES (?, ?, ?, 0, 0)",
+        [(bid, f"b{i}", f"B{i}") for i, bid in enumerate(ids) if i],
+    )
+    conn.executemany(
+        "INSERT INTO settings (broadcaster_id, version, doc, updated_at) VALUES (?, 1, ?, 0)",
+        [(bid, doc) for bid in ids[1:]],
+    )
+    conn.commit()
+    conn.close()
+    return ids
+
+
+async def send_all(url: str, bodies: list[tuple[dict[str, str], bytes]], concurrency: int = 64) -> None:
+    it = iter(bodies)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
+
+        async def worker() -> None:
+            for headers, raw in it:
+                async with session.post(url + "/eventsub/webhook", data=raw, headers=headers) as r:
+                    if r.status != 204:
+                        raise RuntimeError(f"delivery answered {r.status}")
+
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+
+
+async def open_loop(url: str, bodies: list[tuple[dict[str, str], bytes]], rate: float) -> list[float]:
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+        await asyncio.gather(*(session.get(url + "/healthz") for _ in range(8)))
+
+        async def one(i: int, at: float) -> None:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            headers, raw = bodies[i]
+            async with session.post(url + "/eventsub/webhook", data=raw, headers=headers) as r:
+                await r.read()
+                if r.status != 204:
+                    raise RuntimeError(f"status {r.status}")
+            latencies.append(time.perf_counter() - at)
+
+        start = time.perf_counter() + 0.1
+        await asyncio.gather(*(one(i, start + i / rate) for i in range(len(bodies))))
+    return latencies
+
+
+def wait_processed(db_path: Path) -> None:
+    """Until the server has processed every stored delivery (run in a thread)."""
+    conn = sqlite3.connect(db_path)
+    try:
+        while conn.execute("SELECT count(*) FROM event_raw WHERE processed_at IS NULL").fetchone()[0]:
+            time.sleep(0.2)
+    finally:
+        conn.close()
+
+
+async def metric(url: str, name: str) -> float:
+    async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
+        text = await r.text()
+    return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
+
+
+async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> dict[str, float]:
+    db_path = folder / "app.db"
+    ids = seed_many(db_path, n)
+    server = ServerProcess(db_path, **UNCAPPED).start()
+    rng = random.Random(n)
+    out: dict[str, float] = {"broadcasters": n}
+    try:
+        assert server.proc is not None
+        out["rss_idle_mb"] = rss_bytes(server.proc.pid) / 2**20
+        # Fill the rings: queue entries with a long note, spread over every broadcaster.
+        note = "x" * 400
+        bodies = [
+            delivery(
+                redemption_body(broadcaster_id=ids[i % n], reward_id="reward-queue", user_id=f"f{i}", user_input=note)
+            )
+            for i in range(fill)
+        ]
+        started = time.monotonic()
+        await send_all(server.url, bodies)
+        await asyncio.to_thread(wait_processed, db_path)
+        out["fill_s"] = time.monotonic() - started
+        out["ring_mb"] = await metric(server.url, "sse_ring_bytes") / 2**20
+        holder = await asyncio.create_subprocess_exec(
+            sys.executable,
+            str(Path(__file__).resolve()),
+            "clients",
+            str(server.port),
+            *ids,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            limit=2**30,
+        )
+        assert holder.stdin is not None and holder.stdout is not None
+        started = time.monotonic()
+        ready = (await holder.stdout.readline()).decode().split()
+        out["streams"] = float(ready[1])
+        out["connect_s"] = time.monotonic() - started
+        out["rss_connected_mb"] = rss_bytes(server.proc.pid) / 2**20
+        load = [
+            delivery(redemption_body(broadcaster_id=rng.choice(ids), reward_id="reward-hit", user_id=f"l{i}"))
+            for i in range(int(rate * seconds))
+        ]
+        rss_max = 0.0
+        sampling = True
+
+        async def sample() -> None:
+            nonlocal rss_max
+            while sampling:
+                assert server.proc is not None
+                rss_max = max(rss_max, rss_bytes(server.proc.pid) / 2**20)
+                await asyncio.sleep(0.5)
+
+        sampler = asyncio.ensure_future(sample())
+        acks = await open_loop(server.url, load, rate)
+        await asyncio.to_thread(wait_processed, db_path)
+        await asyncio.sleep(1.0)  # the last frames on their way to the holder
+        sampling = False
+        await sampler
+        holder.stdin.write(b"REPORT\n")
+        await holder.stdin.drain()
+        latencies = json.loads(await holder.stdout.readline())["latencies"]
+        await asyncio.wait_for(holder.wait(), 30)
+        out["rss_max_mb"] = rss_max
+        out["ack_p50_ms"], out["ack_p99_ms"] = pct(acks, 50) * 1000, pct(acks, 99) * 1000
+        out["frames"] = float(len(latencies))
+        out["event_p50_ms"], out["event_p99_ms"] = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+        out["budget_evictions"] = await metric(server.url, 'sse_ring_evicted_total{bound="budget"}')
+    finally:
+        server.stop()
+    return out
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "clients":
+        asyncio.run(hold_streams(int(sys.argv[2]), sys.argv[3:]))
+        return
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--broadcasters", type=int, default=5000)
+    ap.add_argument("--rate", type=float, default=200.0)
+    ap.add_argument("--seconds", type=float, default=20.0)
+    ap.add_argument("--fill", type=int, default=60000, help="deliveries that fill the rings first")
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    results = []
+    for n, fill in ((1, 1500), (args.broadcasters, args.fill)):
+        folder = Path(tempfile.mkdtemp(prefix=f"bench-tenants-{n}-"))
+        results.append(asyncio.run(run(folder, n, args.rate, args.seconds, fill)))
+    one, many = results
+    print(f"{args.rate:g} deliveries/s for {args.seconds:g} s, two streams (admin + overlay) per broadcaster")
+    rows = [
+        ("broadcasters", "broadcasters", "{:.0f}"),
+        ("SSE streams", "streams", "{:.0f}"),
+        ("ring fill (s)", "fill_s", "{:.1f}"),
+        ("replay rings held (MiB)", "ring_mb", "{:.1f}"),
+        ("streams connected in (s)", "connect_s", "{:.1f}"),
+        ("RSS idle (MB)", "rss_idle_mb", "{:.0f}"),
+        ("RSS streams connected (MB)", "rss_connected_mb", "{:.0f}"),
+        ("RSS max under load (MB)", "rss_max_mb", "{:.0f}"),
+        ("ACK p50 / p99 (ms)", ("ack_p50_ms", "ack_p99_ms"), "{:.2f} / {:.2f}"),
+        ("frames read", "frames", "{:.0f}"),
+        ("event → client p50 / p99 (ms)", ("event_p50_ms", "event_p99_ms"), "{:.2f} / {:.2f}"),
+        ("evictions by the global budget", "budget_evictions", "{:.0f}"),
+    ]
+    print(f"  {'':34s} {'one broadcaster':>20s} {f'{args.broadcasters} broadcasters':>20s}")
+    for label, key, fmt in rows:
+        cells = [fmt.format(*(r[k] for k in key)) if isinstance(key, tuple) else fmt.format(r[key]) for r in results]
+        print(f"  {label:34s} {cells[0]:>20s} {cells[1]:>20s}")
+    print(f"  event → client p99 ratio: {many['event_p99_ms'] / one['event_p99_ms']:.2f}x (target <= 1.2x)")
+
+
+if __name__ == "__main__":
+    main()
