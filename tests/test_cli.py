@@ -93,7 +93,7 @@ def test_cli_maintenance(tmp_path: Path) -> None:
 async def test_sigterm_with_100_open_streams_exits_within_2_seconds(tmp_path: Path) -> None:
     db_path = tmp_path / "app.db"
     seed_db(db_path)
-    server = ServerProcess(db_path).start()
+    server = ServerProcess(db_path, SSE_MAX_STREAMS_PER_CLIENT="1000").start()  # all from this one address
     token, _ = mint_token(SIGNING_KEY, "overlay", BROADCASTER, 300)
     try:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -10,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import ROOT
+from tests.helpers import BROADCASTER, ROOT
 from tests.test_config import GOOD_PROD
 
 
@@ -136,3 +137,30 @@ async def test_signing_out_ends_that_sessions_streams_and_everywhere_ends_all(cl
         assert await _ends(stream_b)
         async with phone.get(str(client.make_url("/api/state"))) as r:
             await error(r, 401)
+
+
+async def test_a_broadcaster_has_at_most_so_many_streams(aiohttp_client: Any, settings_env: dict[str, str]) -> None:
+    from tests.conftest import add_broadcaster
+    from tests.sse_client import connect, token
+    from tests.web.helpers import error
+    from twi_overlay import keys
+    from twi_overlay.app import create_app
+    from twi_overlay.config import load_settings
+
+    client = await aiohttp_client(create_app(load_settings({**settings_env, "SSE_MAX_STREAMS_PER_BROADCASTER": "2"})))
+    await client.app[keys.DB].write(add_broadcaster)
+    url = str(client.make_url("/overlay/sse"))
+    held = [await connect(client.session, url, token()) for _ in range(2)]
+    assert [s.response.status for s in held] == [200, 200]
+    third = await client.get(f"/overlay/sse?token={token()}")
+    await error(third, 429, "too_many_streams")
+    held[0].response.close()
+    await asyncio.sleep(0)  # the server notices the closed stream on its next read
+    for _ in range(100):
+        if client.app[keys.HUB].streams_of(BROADCASTER) < 2:
+            break
+        await asyncio.sleep(0.01)
+    again = await connect(client.session, url, token())
+    assert again.response.status == 200
+    again.response.close()
+    held[1].response.close()

@@ -8,6 +8,7 @@ The README's configuration table is generated from these declarations (`make doc
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -78,6 +79,20 @@ def _app_env(raw: str) -> str:
     if raw not in ("development", "production"):
         raise ValueError(f"must be 'development' or 'production', not {raw!r} (staging runs 'production')")
     return raw
+
+
+def _addresses(raw: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses, each checked."""
+    out = []
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address") from None
+    return tuple(out)
 
 
 def _log_level(raw: str) -> str:
@@ -186,6 +201,30 @@ class Settings:
         "unsent bytes a stream may lag before it is dropped (it resumes by replay)",
         lo=1024,
         hi=16 * 1024 * 1024,
+    )
+    sse_max_streams_per_broadcaster: int = setting(
+        1000,
+        "SSE_MAX_STREAMS_PER_BROADCASTER",
+        "open streams one broadcaster may have (overlays and admin pages together); 429 beyond",
+        lo=1,
+        hi=1_000_000,
+    )
+    sse_max_streams_per_client: int = setting(
+        50, "SSE_MAX_STREAMS_PER_CLIENT", "open streams from one client address; 429 beyond", lo=1, hi=1_000_000
+    )
+    trusted_proxies: tuple[str, ...] = setting(
+        ("127.0.0.1", "::1"),
+        "TRUSTED_PROXIES",
+        "peers whose `X-Forwarded-For` is believed (nginx on this host); comma-separated IPs",
+        shown_default="`127.0.0.1,::1`",
+        parse=_addresses,
+    )
+    metrics_allow: tuple[str, ...] = setting(
+        ("127.0.0.1", "::1"),
+        "METRICS_ALLOW",
+        "client addresses that may read `/metrics` in production, whatever the headers say",
+        shown_default="`127.0.0.1,::1`",
+        parse=_addresses,
     )
     sse_token_ttl_secs: int = setting(
         300, "SSE_TOKEN_TTL_SECS", "lifetime of tokens from `POST /api/sse-token`", lo=10, hi=86400

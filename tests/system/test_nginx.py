@@ -46,7 +46,7 @@ def nginx(tmp_path: Path):  # type: ignore[no-untyped-def]
     if not shutil.which("nginx") and not Path("/usr/sbin/nginx").exists():
         pytest.fail("nginx is not installed: run scripts/test-deps.sh")
     seed(tmp_path / "app.db")
-    app = ServerProcess(tmp_path / "app.db").start()
+    app = ServerProcess(tmp_path / "app.db", SSE_MAX_STREAMS_PER_CLIENT="2").start()
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     run(
         [
@@ -190,3 +190,53 @@ async def test_credentials_never_reach_the_access_log(nginx: dict) -> None:  # t
     log = (Path(nginx["db"]).parent / "logs" / "site-access.log").read_text()
     assert "GET /overlay/sse HTTP" in log and "GET /overlay/ HTTP" in log and "/static/overlay.js" in log
     assert "s3cr3t" not in log
+
+
+async def test_the_per_client_stream_cap_counts_the_client_nginx_saw(nginx: dict) -> None:  # type: ignore[type-arg]
+    """Two streams per client address (set for this test): the third from the same client is 429, while
+    another client still gets in. A forged X-Forwarded-For changes nothing: nginx appends what it saw."""
+    headers = admin_headers(BROADCASTER)
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=insecure())) as s:
+        r = await s.post(nginx["https"] + "/api/sse-token", json={"aud": "overlay"}, headers=headers)
+        token = (await r.json())["token"]
+    url = f"{nginx['https']}/overlay/sse?token={token}"
+    one = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=insecure(), local_addr=("127.0.0.2", 0)))
+    other = aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=insecure(), local_addr=("127.0.0.3", 0)))
+    try:
+        held = [await one.get(url), await one.get(url, headers={"X-Forwarded-For": "203.0.113.9"})]
+        assert [r.status for r in held] == [200, 200]
+        for forged in (None, "203.0.113.10", "127.0.0.1"):
+            extra = {"X-Forwarded-For": forged} if forged else {}
+            async with one.get(url, headers=extra) as r:
+                assert r.status == 429 and (await r.json())["error"]["code"] == "too_many_streams", forged
+                assert r.headers["Retry-After"] == "5"
+        async with other.get(url) as r:
+            assert r.status == 200
+        for r in held:
+            r.close()
+    finally:
+        await one.close()
+        await other.close()
+
+
+async def test_metrics_are_refused_to_a_client_that_is_not_local_whatever_it_sends(tmp_path: Path) -> None:
+    """Production: /metrics by the client's address, straight or through a trusted proxy."""
+    from tests.test_config import GOOD_PROD
+
+    seed(tmp_path / "app.db")
+    env = {k: v for k, v in GOOD_PROD.items() if k != "DATABASE_URL"}
+    app = ServerProcess(tmp_path / "app.db", **env).start()
+    try:
+        url = f"http://127.0.0.1:{app.port}/metrics"
+        outside = aiohttp.TCPConnector(local_addr=("127.0.0.2", 0))  # a peer that is not 127.0.0.1
+        async with aiohttp.ClientSession(connector=outside) as s:
+            for forwarded in (None, "127.0.0.1"):
+                async with s.get(url, headers={"X-Forwarded-For": forwarded} if forwarded else {}) as r:
+                    assert r.status == 403, forwarded
+        async with aiohttp.ClientSession() as s:
+            async with s.get(f"http://127.0.0.1:{app.port}/metrics") as r:
+                assert r.status == 200
+            async with s.get(f"http://127.0.0.1:{app.port}/metrics", headers={"X-Forwarded-For": "198.51.100.4"}) as r:
+                assert r.status == 403  # came through the proxy from outside
+    finally:
+        app.stop()

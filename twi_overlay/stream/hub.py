@@ -63,6 +63,7 @@ class Client:
         "broadcaster_id",
         "aud",
         "credential",
+        "address",
         "response",
         "transport",
         "cursor",
@@ -78,9 +79,11 @@ class Client:
         response: web.StreamResponse,
         transport: asyncio.Transport | None,
         credential: str = "",
+        address: str = "",
     ):
         self.broadcaster_id = broadcaster_id
         self.aud = aud
+        self.address = address  # the client's, for the per-address cap
         # What opened it, so revoking that ends it: "key:<kid>", "session:<hash>", or "" (an admin token).
         self.credential = credential
         self.response = response
@@ -122,6 +125,7 @@ class Hub:
         self._kept: deque[tuple[_Stream, int]] = deque()
         self._stale = 0
         self.kept_bytes = 0
+        self._per_address: dict[str, int] = {}  # open streams by client address
 
     def _stream(self, broadcaster_id: str) -> _Stream:
         stream = self._streams.get(broadcaster_id)
@@ -271,6 +275,11 @@ class Hub:
         if client in stream.clients:
             stream.clients.discard(client)
             metrics.SSE_CLIENTS.labels(client.aud).dec()
+            left = self._per_address.get(client.address, 1) - 1
+            if left > 0:
+                self._per_address[client.address] = left
+            else:
+                self._per_address.pop(client.address, None)
         client.finish(reason)
 
     # -- clients --------------------------------------------------------------------------------
@@ -281,9 +290,11 @@ class Hub:
         response: web.StreamResponse,
         transport: asyncio.Transport | None,
         credential: str = "",
+        address: str = "",
     ) -> Client:
         """Registers a client that is not live yet: the handshake sends the snapshot or replay first."""
-        client = Client(broadcaster_id, aud, response, transport, credential)
+        client = Client(broadcaster_id, aud, response, transport, credential, address)
+        self._per_address[address] = self._per_address.get(address, 0) + 1
         if transport is not None:
             with contextlib.suppress(AttributeError, ValueError):
                 transport.set_write_buffer_limits(high=self.client_buffer)
@@ -300,10 +311,11 @@ class Hub:
         last_event_id: str | None,
         snapshot: Snapshot,
         credential: str = "",
+        address: str = "",
     ) -> Client | None:
         """The handshake on a prepared stream: retry line, replay or snapshot, catch-up, then live.
         None when the client went away meanwhile or fell behind the ring again (it reconnects)."""
-        client = self.subscribe(broadcaster_id, aud, response, transport, credential)
+        client = self.subscribe(broadcaster_id, aud, response, transport, credential, address)
         try:
             live = await self._handshake(client, last_event_id, snapshot)
         except (ConnectionError, RuntimeError):
@@ -361,8 +373,10 @@ class Hub:
         if stream is not None:
             self._remove(stream, client, "closed")
 
-    def heartbeat(self) -> None:
-        for broadcaster_id, stream in self._streams.items():
+    def heartbeat(self, part: int = 0, parts: int = 1) -> None:
+        """`:heartbeat` to the streams of one slice of the broadcasters (all of them by default)."""
+        for broadcaster_id in list(self._streams)[part::parts]:
+            stream = self._streams[broadcaster_id]
             if stream.clients:
                 stream.heartbeat_due = True
                 self._kick(broadcaster_id, stream)
@@ -379,6 +393,13 @@ class Hub:
                 client.transport.close()
             self._remove(stream, client, "revoked")
         return len(closing)
+
+    def streams_of(self, broadcaster_id: str) -> int:
+        stream = self._streams.get(broadcaster_id)
+        return 0 if stream is None else len(stream.clients)
+
+    def streams_from(self, address: str) -> int:
+        return self._per_address.get(address, 0)
 
     def client_count(self) -> int:
         return sum(len(s.clients) for s in self._streams.values())

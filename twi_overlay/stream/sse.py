@@ -13,6 +13,7 @@ from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.wire import open_stream
 from twi_overlay.web.auth import bearer, decode_token, key_id
 from twi_overlay.web.errors import ApiError
+from twi_overlay.web.peer import client_address
 
 
 def _snapshot_job(tx: Tx, broadcaster_id: str, aud: str, hub: Hub, seq: list[int]) -> dict[str, Any]:
@@ -51,6 +52,12 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
     if refusal is not None:
         raise ApiError(401, *refusal)
     credential = f"key:{kid}" if kid else f"session:{sid}" if sid else ""
+    settings = app[keys.SETTINGS]
+    address = client_address(request)
+    if hub.streams_of(broadcaster_id) >= settings.sse_max_streams_per_broadcaster:
+        raise ApiError(429, "too_many_streams", "this broadcaster has too many open streams", {"Retry-After": "5"})
+    if hub.streams_from(address) >= settings.sse_max_streams_per_client:
+        raise ApiError(429, "too_many_streams", "too many open streams from your address", {"Retry-After": "5"})
 
     async def read_snapshot() -> tuple[dict[str, Any], int]:
         seq: list[int] = []
@@ -59,7 +66,9 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
 
     response = await open_stream(request)
     last_id = request.headers.get("Last-Event-ID") or request.query.get("lastEventId")
-    client = await hub.connect(broadcaster_id, aud, response, request.transport, last_id, read_snapshot, credential)
+    client = await hub.connect(
+        broadcaster_id, aud, response, request.transport, last_id, read_snapshot, credential, address
+    )
     if client is not None:
         app[keys.TAP].record("sse", "connect", broadcaster_id, None, ok=True, aud=aud, replayed=client.replayed)
         await hub.stay(client)

@@ -19,6 +19,7 @@ from twi_overlay.store.tx import Tx
 from twi_overlay.stream import wire
 from twi_overlay.web.auth import admin_principal, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError, json_response
+from twi_overlay.web.peer import client_address
 
 STATIC = Path(__file__).resolve().parent / "static"  # shipped as package data
 DEMO_BROADCASTER = {"id": "10000001", "login": "demo_streamer", "display_name": "Demo_Streamer"}
@@ -54,8 +55,7 @@ def _require_dev(request: web.Request) -> None:
 
 async def _debug_guard(request: web.Request) -> None:
     """/_debug/*: rate-limited; admin-only in production (mocks are 404 there anyway)."""
-    peer = request.remote or "?"
-    if not request.app[keys.DEBUG_LIMITER].allow(peer):
+    if not request.app[keys.DEBUG_LIMITER].allow(client_address(request)):  # behind nginx: who nginx saw
         raise ApiError(429, "rate_limited", "too many debug requests; slow down", {"Retry-After": "1"})
     if request.app[keys.SETTINGS].production:
         await admin_principal(request)
