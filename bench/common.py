@@ -16,6 +16,7 @@ from tests.helpers import BROADCASTER, SIGNING_KEY, ServerProcess, free_port, se
 
 __all__ = [
     "UNCAPPED",
+    "open_loop",
     "BROADCASTER",
     "SIGNING_KEY",
     "ServerProcess",
@@ -118,3 +119,31 @@ class BareServer:
         if self.proc is not None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+async def open_loop(url: str, bodies: list[tuple[dict[str, str], bytes]], rate: float) -> list[float]:
+    """Signed deliveries POSTed at a fixed rate whatever the answers (an open loop: a slow answer does
+    not slow the next request); each latency is from its scheduled time. Every answer must be 2xx."""
+    import asyncio
+    import time
+
+    import aiohttp
+
+    latencies: list[float] = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
+        await asyncio.gather(*(session.get(url + "/healthz") for _ in range(8)))  # warm the pool
+
+        async def one(i: int, at: float) -> None:
+            delay = at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            headers, raw = bodies[i]
+            async with session.post(url + "/eventsub/webhook", data=raw, headers=headers) as r:
+                await r.read()
+                if not 200 <= r.status < 300:
+                    raise RuntimeError(f"status {r.status}")
+            latencies.append(time.perf_counter() - at)
+
+        start = time.perf_counter() + 0.1
+        await asyncio.gather(*(one(i, start + i / rate) for i in range(len(bodies))))
+    return latencies

@@ -28,7 +28,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, machine, pct, rss_bytes  # noqa: E402
+from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, machine, open_loop, pct, rss_bytes  # noqa: E402
 
 from tests.helpers import delivery, redemption_body, seed_db  # noqa: E402
 
@@ -120,27 +120,6 @@ async def send_all(url: str, bodies: list[tuple[dict[str, str], bytes]], concurr
                         raise RuntimeError(f"delivery answered {r.status}")
 
         await asyncio.gather(*(worker() for _ in range(concurrency)))
-
-
-async def open_loop(url: str, bodies: list[tuple[dict[str, str], bytes]], rate: float) -> list[float]:
-    latencies: list[float] = []
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=256)) as session:
-        await asyncio.gather(*(session.get(url + "/healthz") for _ in range(8)))
-
-        async def one(i: int, at: float) -> None:
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            headers, raw = bodies[i]
-            async with session.post(url + "/eventsub/webhook", data=raw, headers=headers) as r:
-                await r.read()
-                if r.status != 204:
-                    raise RuntimeError(f"status {r.status}")
-            latencies.append(time.perf_counter() - at)
-
-        start = time.perf_counter() + 0.1
-        await asyncio.gather(*(one(i, start + i / rate) for i in range(len(bodies))))
-    return latencies
 
 
 def wait_processed(db_path: Path) -> None:

@@ -26,6 +26,7 @@ from pathlib import Path
 import aiohttp
 
 from common import BareServer, ServerProcess, cpu_seconds, machine, median, pct, seed  # isort: skip
+from common import open_loop as send_open_loop  # isort: skip
 from tests.helpers import delivery, redemption_body  # noqa: E402
 
 LUA = r"""
@@ -107,26 +108,7 @@ async def open_loop(url: str, rate: float, seconds: float, reward_id: str = "rew
     """Requests scheduled at a fixed rate whatever the answers; latency from the scheduled time."""
     n = int(rate * seconds)
     bodies = [delivery(redemption_body(reward_id=reward_id, user_id=f"ol-{i}-{time.time_ns()}")) for i in range(n)]
-    latencies: list[float] = []
-    conn = aiohttp.TCPConnector(limit=256)
-    async with aiohttp.ClientSession(connector=conn) as session:
-        # warm the pool
-        await asyncio.gather(*(session.get(url + "/healthz") for _ in range(8)))
-
-        async def one(i: int, at: float) -> None:
-            delay = at - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            headers, raw = bodies[i]
-            async with session.post(url + "/eventsub/webhook", data=raw, headers=headers) as r:
-                await r.read()
-                if r.status not in (200, 204):
-                    raise RuntimeError(f"status {r.status}")
-            latencies.append(time.perf_counter() - at)
-
-        start = time.perf_counter() + 0.1
-        await asyncio.gather(*(one(i, start + i / rate) for i in range(n)))
-    return latencies
+    return await send_open_loop(url, bodies, rate)
 
 
 def grow(db_path: Path, mb: int) -> float:
