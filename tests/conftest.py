@@ -121,7 +121,11 @@ async def app_client(
     aiohttp_client: Callable[..., Any], settings_env: dict[str, str], twitch: tuple[FakeTwitch, str]
 ) -> Any:
     """The real app configured for the fake Twitch (its Helix worker polls fast, backs off briefly)."""
-    _fake, base = twitch
+    return await twitch_app(aiohttp_client, settings_env, twitch[1])
+
+
+async def twitch_app(aiohttp_client: Callable[..., Any], settings_env: dict[str, str], base: str, **extra: str) -> Any:
+    """A test client of the real app pointed at the fake Twitch at `base`, with `extra` settings."""
     port = free_port()
     env = {
         **settings_env,
@@ -135,6 +139,7 @@ async def app_client(
         "HELIX_BACKOFF_SECS": "0.01",
         "HELIX_THROTTLE_SECS": "0",
         "APP_BASE_URL": f"http://127.0.0.1:{port}",
+        **extra,
     }
     return await aiohttp_client(TestServer(create_app(load_settings(env)), port=port))
 

@@ -15,6 +15,7 @@ from twi_overlay.config import ConfigError, load_settings
 
 GOOD_PROD = {
     "APP_ENV": "production",
+    "ALLOWED_BROADCASTERS": "real_streamer",
     "APP_BASE_URL": "https://overlay.example.com",
     "RUST_LOG": "info",
     "TWITCH_CLIENT_ID": "abcdefghijklmnopqrstuvwxyz0123",

@@ -164,3 +164,69 @@ async def test_a_broadcaster_has_at_most_so_many_streams(aiohttp_client: Any, se
     assert again.response.status == 200
     again.response.close()
     held[1].response.close()
+
+
+async def test_a_sign_in_outside_the_allow_list_is_refused_and_nothing_is_stored(
+    aiohttp_client: Any, settings_env: dict[str, str], twitch: Any
+) -> None:
+    from yarl import URL
+
+    from tests.conftest import twitch_app
+    from twi_overlay import keys
+
+    client = await twitch_app(aiohttp_client, settings_env, twitch[1], ALLOWED_BROADCASTERS="someone_else,12345")
+    r = await client.get("/oauth/login", allow_redirects=False)
+    async with client.session.get(r.headers["Location"], allow_redirects=False) as consent:
+        callback = consent.headers["Location"]
+    assert URL(callback).query.get("code")
+    r = await client.session.get(callback, allow_redirects=False)
+    assert r.status == 403 and "text/html" in r.headers["Content-Type"]
+    assert "ALLOWED_BROADCASTERS" in await r.text() and "twi_session" not in r.cookies
+    stored = await client.app[keys.DB].read(
+        lambda tx: [tx.value(f"SELECT count(*) FROM {t}") for t in ("broadcasters", "sessions")]  # noqa: S608
+    )
+    assert stored == [0, 0]  # no broadcaster row, so no tokens either (they live on it)
+    assert (await (await client.get("/api/session")).json())["signed_in"] is False
+
+
+async def test_the_allow_list_takes_logins_in_any_case_and_ids(
+    aiohttp_client: Any, settings_env: dict[str, str], twitch: Any
+) -> None:
+    from tests.conftest import twitch_app
+    from tests.twitch.helpers import sign_in
+
+    for allowed in ("REAL_Streamer", "5550001", "*"):
+        client = await twitch_app(aiohttp_client, settings_env, twitch[1], ALLOWED_BROADCASTERS=allowed)
+        assert (await sign_in(client))["signed_in"] is True
+        await client.close()
+
+
+async def test_what_touches_every_tenant_is_for_operators(
+    aiohttp_client: Any, settings_env: dict[str, str], twitch: Any
+) -> None:
+    """A signed-in broadcaster who is not an operator can run neither the TTL job nor a reconcile of
+    every channel's subscriptions, sees only their own subscriptions and only their own tap."""
+    from tests.conftest import add_broadcaster, admin_headers, twitch_app
+    from tests.twitch.helpers import sign_in
+    from tests.web.helpers import error
+    from twi_overlay import keys
+
+    fake, base = twitch
+    client = await twitch_app(aiohttp_client, settings_env, base, OPERATORS="the_operator")
+    session = await sign_in(client)
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    await error(await client.post("/api/maintenance", headers=h), 403, "operator_only")
+    await error(await client.post("/api/subscriptions/reconcile", headers=h), 403, "operator_only")
+    await client.app[keys.TASKS].join()
+    await fake.settle()
+    # Another channel's subscription on the same app: its id is not shown to this broadcaster.
+    other = next(iter(fake.subscriptions.values()))
+    fake.subscriptions["foreign"] = {**other, "id": "foreign", "condition": {"broadcaster_user_id": "999"}}
+    listed = await (await client.get("/api/subscriptions")).json()
+    assert "foreign" not in listed["stale"] and "foreign" not in {s["id"] for s in listed["data"]}
+    # The operator (by login) may, and sees every channel's stale subscriptions.
+    await client.app[keys.DB].write(add_broadcaster, "777", "the_operator")
+    op = admin_headers("777")
+    assert (await client.post("/api/maintenance", headers=op)).status == 200
+    listed = await (await client.get("/api/subscriptions", headers=op)).json()
+    assert "foreign" in listed["stale"]

@@ -95,6 +95,17 @@ def _addresses(raw: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    """Comma-separated Twitch logins (any case) or numeric user ids, or `*` alone for everyone."""
+    names = tuple(dict.fromkeys(part.strip().lower() for part in raw.split(",") if part.strip()))
+    if "*" in names and names != ("*",):
+        raise ValueError("`*` stands alone: everyone, or a list of logins and ids")
+    for name in names:
+        if name != "*" and not all(c.isalnum() or c == "_" for c in name):
+            raise ValueError(f"{name!r} is not a Twitch login or user id")
+    return names
+
+
 def _log_level(raw: str) -> str:
     # RUST_LOG may look like "info" or "twi_overlay=debug,info": take the last bare level.
     level = "INFO"
@@ -148,6 +159,22 @@ class Settings:
         "`sqlite://` + the file's path as is: `sqlite:///var/lib/twi-overlay/data/app.db`; required in production",
         shown_default="`data/app.db` of the checkout",
         parse=_database_path,
+    )
+    allowed_broadcasters: tuple[str, ...] = setting(
+        (),
+        "ALLOWED_BROADCASTERS",
+        "Twitch logins or user ids that may sign in, comma-separated, or `*` for an open multi-tenant host;"
+        " required in production",
+        shown_default="`*` in development",
+        parse=_names,
+    )
+    operators: tuple[str, ...] = setting(
+        (),
+        "OPERATORS",
+        "Twitch logins or user ids that may run what touches every tenant from the web (maintenance,"
+        " subscription reconcile, the whole `/_debug/tap`); the command line always may",
+        shown_default="`*` in development, nobody in production",
+        parse=_names,
     )
     twitch_client_id: str = setting("", "TWITCH_CLIENT_ID", "your app's client id; required in production")
     twitch_client_secret: str = setting(
@@ -265,6 +292,9 @@ class Settings:
     )
     warnings: tuple[str, ...] = ()  # said once at start-up (development secrets)
 
+    def allows(self, names: tuple[str, ...], user_id: str, login: str) -> bool:
+        return "*" in names or user_id in names or login.lower() in names
+
     @property
     def production(self) -> bool:
         return self.app_env == "production"
@@ -327,6 +357,10 @@ def _production_problems(s: Settings, given: set[str]) -> list[str]:
     problems = []
     if "database_path" not in given:
         problems.append("DATABASE_URL: required in production (sqlite:///var/lib/twi-overlay/data/app.db)")
+    if not s.allowed_broadcasters:
+        problems.append(
+            "ALLOWED_BROADCASTERS: required in production (your Twitch login, or * for an open multi-tenant host)"
+        )
     if not s.twitch_client_id:
         problems.append("TWITCH_CLIENT_ID: required in production")
     if not s.twitch_client_secret:
@@ -363,6 +397,9 @@ def _complete(s: Settings, given: set[str]) -> Settings:
         base_url = changes["base_url"] = f"http://{shown_host}:{s.port}"
     if not s.oauth_redirect_uri:
         changes["oauth_redirect_uri"] = f"{base_url}/oauth/callback"
+    if s.development:  # one person on their own machine
+        changes["allowed_broadcasters"] = s.allowed_broadcasters or ("*",)
+        changes["operators"] = s.operators or ("*",)
     if s.development and not (s.webhook_secret and s.sse_token_signing_key):
         dev = _dev_secrets(database_path)
         changes["webhook_secret"] = s.webhook_secret or dev["WEBHOOK_SECRET"]

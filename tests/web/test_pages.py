@@ -28,6 +28,7 @@ async def test_production_hides_dev_login_and_mocks(aiohttp_client: Any, setting
     env = {
         **settings_env,
         "APP_ENV": "production",
+        "ALLOWED_BROADCASTERS": "cool_user",
         "APP_BASE_URL": "https://o.example.com",
         "OAUTH_REDIRECT_URI": "https://o.example.com/oauth/callback",
         "TWITCH_CLIENT_ID": "cid",

@@ -15,12 +15,13 @@ from twi_overlay.stream import wire
 
 
 class TapListener:
-    __slots__ = ("pending", "wake", "dropped")
+    __slots__ = ("pending", "wake", "dropped", "broadcaster_id")
 
-    def __init__(self) -> None:
+    def __init__(self, broadcaster_id: str | None = None) -> None:
         self.pending: deque[bytes] = deque()
         self.wake = asyncio.Event()
         self.dropped = False
+        self.broadcaster_id = broadcaster_id  # only this broadcaster's records; None: everyone's (operators)
 
 
 class Tap:
@@ -52,6 +53,8 @@ class Tap:
         }
         data = wire.event_frame("tap", item)
         for listener in tuple(self.listeners):
+            if listener.broadcaster_id is not None and listener.broadcaster_id != broadcaster_id:
+                continue
             if len(listener.pending) >= self.buffer:
                 listener.dropped = True
                 self.listeners.discard(listener)
@@ -59,8 +62,8 @@ class Tap:
                 listener.pending.append(data)
             listener.wake.set()
 
-    def listen(self) -> TapListener:
-        listener = TapListener()
+    def listen(self, broadcaster_id: str | None = None) -> TapListener:
+        listener = TapListener(broadcaster_id)
         self.listeners.add(listener)
         return listener
 

@@ -55,6 +55,17 @@ def _sign_in(tx: Tx, user: dict[str, str], tokens: Tokens) -> tuple[str, str]:
     return new_session(tx, user["id"])
 
 
+NOT_ALLOWED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Not allowed here</title></head>
+<body style="font: 16px system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>This overlay server is not open to your Twitch account</h1>
+<p>Twitch signed you in, but this server only lets the channels its operator listed use it
+(<code>ALLOWED_BROADCASTERS</code>). Nothing about your account was stored.</p>
+<p>If this is your server, add your Twitch login to <code>ALLOWED_BROADCASTERS</code> and restart it.</p>
+</body></html>
+"""
+
+
 async def callback(request: web.Request) -> web.StreamResponse:
     expected = request.cookies.get(STATE_COOKIE, "")
     state = request.query.get("state", "")
@@ -72,6 +83,11 @@ async def callback(request: web.Request) -> web.StreamResponse:
     except TwitchError as exc:
         log.warning("twitch sign-in failed", extra={"status": exc.status})
         raise ApiError(502, "twitch_error", "Twitch refused the sign-in; try again") from None
+    config = request.app[keys.SETTINGS]
+    if not config.allows(config.allowed_broadcasters, str(user.get("id", "")), str(user.get("login", ""))):
+        # Nothing is stored and no session is made: this host is not open to this Twitch account.
+        log.warning("a sign-in by a broadcaster not in ALLOWED_BROADCASTERS was refused")
+        return web.Response(status=403, text=NOT_ALLOWED_PAGE, content_type="text/html")
     missing = [s for s in SCOPES if s not in tokens.scopes]
     if missing:
         raise ApiError(403, "missing_scopes", "Twitch did not grant " + ", ".join(missing))

@@ -26,8 +26,10 @@ from twi_overlay.web.auth import (
     STREAM_SCOPE,
     admin_principal,
     delete_session,
+    is_operator,
     key_id,
     mint_token,
+    operator_principal,
     overlay_key_owner,
     rotate_overlay_key,
     sha256_hex,
@@ -104,7 +106,7 @@ async def list_commands(request: web.Request) -> web.Response:
 
 
 async def post_maintenance(request: web.Request) -> web.Response:
-    await admin_principal(request)
+    await operator_principal(request)  # the TTL and checkpoint are the whole server's
     return json_response(await run_maintenance(request.app))
 
 
@@ -239,6 +241,7 @@ async def get_session(request: web.Request) -> web.Response:
             "via": who.via,
             "csrf_token": who.csrf_token,
             "development": development,
+            "operator": await is_operator(request, who),
         }
     )
 
@@ -291,7 +294,13 @@ async def get_subscriptions(request: web.Request) -> web.Response:
             found = await subscriptions.diff(request.app[keys.DB], twitch)
         except TwitchError as exc:
             raise ApiError(502, "twitch_error", f"Twitch did not list subscriptions: {exc.message}") from None
-        mine = [s for s in found["actual"] if s.get("condition", {}).get("broadcaster_user_id") == who.broadcaster_id]
+
+        def ours(sub: dict[str, Any]) -> bool:
+            return (sub.get("condition") or {}).get("broadcaster_user_id") == who.broadcaster_id
+
+        mine = [s for s in found["actual"] if ours(s)]
+        # Another channel's subscriptions are not this broadcaster's business, except for an operator.
+        stale = found["stale"] if await is_operator(request, who) else [s for s in found["stale"] if ours(s)]
         return json_response(
             {
                 "data": [
@@ -301,9 +310,9 @@ async def get_subscriptions(request: web.Request) -> web.Response:
                 "missing": [
                     m["type"] for m in found["missing"] if m["condition"]["broadcaster_user_id"] == who.broadcaster_id
                 ],
-                "stale": [s["id"] for s in found["stale"]],
+                "stale": [s["id"] for s in stale],
                 "summary": f"{sum(1 for s in mine if s.get('status') == 'enabled')} enabled, "
-                + subscriptions.summary({"missing": found["missing"], "stale": found["stale"]}),
+                + subscriptions.summary({"missing": [m for m in found["missing"] if ours(m)], "stale": stale}),
             }
         )
     subs = [asdict(s) for s in await request.app[keys.DB].read(repo.subscriptions.of_broadcaster, who.broadcaster_id)]
@@ -319,7 +328,7 @@ async def get_subscriptions(request: web.Request) -> web.Response:
 
 
 async def post_reconcile(request: web.Request) -> web.Response:
-    await admin_principal(request)
+    await operator_principal(request)  # creates and deletes subscriptions of every channel
     twitch = twitch_of(request.app)
     try:
         result = await subscriptions.reconcile(request.app[keys.DB], twitch)

@@ -119,6 +119,23 @@ async def admin_principal(request: web.Request, *, csrf: bool = True) -> Princip
     raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <admin token>")
 
 
+async def is_operator(request: web.Request, who: Principal) -> bool:
+    """May run what touches every tenant: in OPERATORS by Twitch user id or login."""
+    settings = request.app[keys.SETTINGS]
+    if "*" in settings.operators or who.broadcaster_id in settings.operators:
+        return True
+    broadcaster = await request.app[keys.DB].read(repo.broadcasters.get, who.broadcaster_id)
+    return broadcaster is not None and settings.allows(settings.operators, who.broadcaster_id, broadcaster.login)
+
+
+async def operator_principal(request: web.Request) -> Principal:
+    """An admin who is an operator; 403 `operator_only` for any other admin."""
+    who = await admin_principal(request)
+    if not await is_operator(request, who):
+        raise ApiError(403, "operator_only", "this touches every channel on the server: operators only (OPERATORS)")
+    return who
+
+
 def new_session(tx: Tx, broadcaster_id: str) -> tuple[str, str]:
     """Creates a session; returns (cookie value, csrf token)."""
     cookie = secrets.token_urlsafe(32)

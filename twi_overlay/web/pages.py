@@ -17,7 +17,7 @@ from twi_overlay.domain import settings
 from twi_overlay.ingest.eventsub import REDEMPTION_ADD
 from twi_overlay.store.tx import Tx
 from twi_overlay.stream import wire
-from twi_overlay.web.auth import admin_principal, new_session, set_session_cookie
+from twi_overlay.web.auth import admin_principal, is_operator, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError, json_response
 from twi_overlay.web.peer import client_address
 
@@ -158,10 +158,15 @@ async def mock_redemption(request: web.Request) -> web.Response:
 
 
 async def tap_stream(request: web.Request) -> web.StreamResponse:
-    """GET /_debug/tap: pipeline stage events as SSE, with heartbeats."""
+    """GET /_debug/tap: pipeline stage events as SSE, with heartbeats: the caller's own broadcaster's,
+    or every broadcaster's for an operator (and in development, where it is open)."""
     await _debug_guard(request)
+    scope = None
+    if request.app[keys.SETTINGS].production:
+        who = await admin_principal(request, csrf=False)
+        scope = None if await is_operator(request, who) else who.broadcaster_id
     tap = request.app[keys.TAP]
-    listener = tap.listen()
+    listener = tap.listen(scope)
     try:
         response = await wire.open_stream(request)
         await response.write(wire.RETRY + wire.HEARTBEAT)

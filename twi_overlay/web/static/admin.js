@@ -364,6 +364,7 @@
     $("who").textContent = "signed in as " + (b.display_name || session.data.broadcaster_id);
     $("app").hidden = false;
     $("mock").hidden = !session.data.development;
+    $("maintenance").hidden = !session.data.operator;  // the TTL job is the whole server's: operators only
     await loadState();
     fillSettings();
     loadRewards(); loadHistory(); loadFailedUpdates(); loadLog(); loadStatus();
