@@ -51,3 +51,18 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
         for name in ("twi-overlay.service", "twi-overlay-backup.service", "twi-overlay-backup.timer"):
             cp = configparser.ConfigParser(strict=True, interpolation=None)
             cp.read_string((tmp_path / name).read_text())
+
+
+def _exposure(unit: Path) -> float:
+    result = run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)])
+    line = next(ln for ln in result.stdout.splitlines() if "Overall exposure level" in ln)
+    return float(line.split(":")[1].split()[0])
+
+
+def test_the_units_are_hardened(tmp_path: Path) -> None:
+    """`systemd-analyze security` rates the app's unit 2.0 or lower ("OK") and the backup job's lower still."""
+    assert shutil.which("systemd-analyze"), "systemd-analyze is missing: run scripts/test-deps.sh"
+    for name, limit in (("twi-overlay.service", 2.0), ("twi-overlay-backup.service", 1.0)):
+        unit = tmp_path / name
+        unit.write_text((ROOT / "systemd" / name).read_text())
+        assert _exposure(unit) <= limit, name
