@@ -39,6 +39,7 @@ lint: $(VENV)/.lint
 ## The README's configuration table, from the settings declared in twi_overlay/config.py.
 docs: $(VENV)/.run
 	$(BIN)/python scripts/config-table.py
+	$(BIN)/python scripts/route-table.py
 
 bench: $(VENV)/.test
 	bash scripts/bench-deps.sh
