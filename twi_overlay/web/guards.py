@@ -13,7 +13,10 @@ ANYONE = "anyone"
 SIGNED = "anyone, with Twitch's signature (HMAC-SHA256 of the body, WEBHOOK_SECRET; 10 min freshness)"
 ADMIN = "admin: session cookie + CSRF header on writes, or an admin Bearer token (not a stream token)"
 OPERATOR = "operator: an admin in OPERATORS (everyone in development)"
-STREAM = "a stream token for this audience (`/admin/sse` also takes an admin token); refused once its key is rotated or its session ends"
+STREAM = (
+    "a stream token for this audience (`/admin/sse` also takes an admin token);"
+    " refused once its key is rotated or its session ends"
+)
 OVERLAY_KEY = "anyone with an overlay key (for an overlay token), or an admin (for either audience)"
 DEBUG = "admin in production (their own records; an operator's: everyone's), anyone in development; 5 r/s"
 DEV_ONLY = "development only (404 in production), rate-limited; `/_debug/` is loopback-only behind nginx"
