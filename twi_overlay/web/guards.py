@@ -55,7 +55,7 @@ GUARDS: dict[str, str] = {
 
 
 def routes(app: web.Application) -> Iterator[str]:
-    """"METHOD /path" of every route the app answers (HEAD folded into GET; /static/ for its files)."""
+    """Every route the app answers as "METHOD /path" (HEAD folded into GET; /static/ for its files)."""
     seen: set[str] = set()
     for route in app.router.routes():
         if route.method == "HEAD":
