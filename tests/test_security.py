@@ -230,3 +230,49 @@ async def test_what_touches_every_tenant_is_for_operators(
     assert (await client.post("/api/maintenance", headers=op)).status == 200
     listed = await (await client.get("/api/subscriptions", headers=op)).json()
     assert "foreign" in listed["stale"]
+
+
+async def test_broadcaster_a_cannot_see_or_touch_broadcaster_b(client: Any) -> None:
+    """With A's admin token, every route that names or implies B's things answers about A only."""
+    from tests.conftest import add_broadcaster, admin_headers
+    from tests.web.helpers import error
+    from twi_overlay import keys
+
+    a, b = "100", "200"
+    await client.app[keys.DB].write(add_broadcaster, a, "alice")
+    await client.app[keys.DB].write(add_broadcaster, b, "bob")
+    ha, hb = admin_headers(a), admin_headers(b)
+
+    async def run(h: dict[str, str], type_: str, payload: dict[str, Any]) -> Any:
+        return await client.post("/api/commands", headers=h, json={"type": type_, "payload": payload})
+
+    r = await run(hb, "queue.enqueue", {"user_name": "bobs_viewer"})
+    b_entry = (await r.json())["data"]["entry"]["id"]
+    await run(hb, "counter.set", {"name": "bobs", "value": 7})
+    for type_, payload in (
+        ("queue.complete", {"entry_id": b_entry}),
+        ("queue.cancel", {"entry_id": b_entry}),
+        ("queue.move", {"entry_id": b_entry, "position": 1}),
+        ("redemption.retry", {"redemption_id": "redemption-of-b"}),
+    ):
+        await error(await run(ha, type_, payload), 404)
+    # The same Idempotency-Key in two channels is two requests, not a replay of the other's answer.
+    key = {"Idempotency-Key": "shared-key"}
+    first = await client.post(
+        "/api/commands", headers={**hb, **key}, json={"type": "counter.increment", "payload": {"name": "x"}}
+    )
+    mine = await client.post(
+        "/api/commands", headers={**ha, **key}, json={"type": "counter.increment", "payload": {"name": "x"}}
+    )
+    assert first.status == mine.status == 200 and "replayed" not in await mine.json()
+    state_a = await (await client.get("/api/state", headers=ha)).json()
+    assert state_a["queue"] == [] and state_a["counters"] == {"x": 1} and state_a["broadcaster"]["id"] == a
+    for path in ("/api/history", "/api/twitch-updates/failed", "/api/commands", "/api/rewards"):
+        body = await (await client.get(path, headers=ha)).text()
+        assert "bobs" not in body, path
+    state_b = await (await client.get("/api/state", headers=hb)).json()
+    assert [e["id"] for e in state_b["queue"]] == [b_entry] and state_b["counters"] == {"bobs": 7, "x": 1}
+    # A's overlay key opens A's stream only; rotating it leaves B's key alone.
+    key_b = (await (await client.post("/api/overlay-key", headers=hb)).json())["key"]
+    await client.post("/api/overlay-key", headers=ha)
+    assert (await client.post("/api/sse-token", json={"key": key_b})).status == 200
