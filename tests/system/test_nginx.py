@@ -240,3 +240,29 @@ async def test_metrics_are_refused_to_a_client_that_is_not_local_whatever_it_sen
                 assert r.status == 403  # came through the proxy from outside
     finally:
         app.stop()
+
+
+def test_the_smoke_test_passes_through_nginx_from_outside_and_leaves_nothing(nginx: dict) -> None:  # type: ignore[type-arg]
+    """As the runbook runs it after a deploy: through nginx, from an address that is not loopback (so
+    /_debug/ is refused), with curl checking the certificate."""
+    from tests.helpers import SIGNING_KEY
+    from tests.system.helpers import SCRIPTS, entries_in
+
+    db = Path(nginx["db"])
+    port = nginx["https"].rsplit(":", 1)[1]
+    cert = db.parent / "cert.pem"
+    smoke = run(
+        ["bash", str(SCRIPTS / "smoke.sh")],
+        {
+            "BASE_URL": f"https://overlay.example.com:{port}",
+            "CURL_OPTS": f"--cacert {cert} --resolve overlay.example.com:{port}:127.0.0.1 --interface 127.0.0.2",
+            "BROADCASTER_ID": BROADCASTER,
+            "SSE_TOKEN_SIGNING_KEY": SIGNING_KEY,
+            "DATABASE_URL": f"sqlite://{db}",
+            "TWI_BIN": str(ROOT / ".venv" / "bin" / "twi-overlay"),
+        },
+        timeout=120,
+    )
+    assert smoke.returncode == 0, smoke.stdout + smoke.stderr
+    assert "5 passed, 0 failed" in smoke.stdout and "5 skipped" in smoke.stdout
+    assert entries_in(db) == []

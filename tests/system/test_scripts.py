@@ -3,6 +3,7 @@ the curl smoke test."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -22,6 +23,7 @@ from tests.helpers import (
 )
 from tests.pages_helpers import BROADCASTER, seed
 from tests.system.helpers import SCRIPTS, aiohttp_sync, entries_in, run
+from twi_overlay.web.auth import mint_token
 
 pytestmark = pytest.mark.slow
 
@@ -120,8 +122,19 @@ echo $! > {tmp_path}/app.pid
         smoke = run(["bash", str(SCRIPTS / "smoke.sh")], smoke_env, timeout=120)
         assert smoke.returncode == 0, smoke.stdout + smoke.stderr
         assert "5 passed, 0 failed" in smoke.stdout and time.monotonic() - started < 120
+        # It leaves nothing behind: no queue entry, and the settings as they were (only the version moved).
+        assert entries_in(data / "app.db") == []
+        with sqlite3.connect(data / "app.db") as conn:
+            doc = conn.execute("SELECT doc FROM settings WHERE broadcaster_id = ?", (BROADCASTER,)).fetchone()[0]
+        from twi_overlay.domain.settings import default_settings
+
+        assert json.loads(doc) == default_settings()
+        token = mint_token(SIGNING_KEY, "admin", BROADCASTER, 60)[0]
+        enqueue = '{"type": "queue.enqueue", "payload": {"user_name": "kept"}}'
+        auth = ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]
+        assert run(["curl", "-fsS", "-o", "/dev/null", *auth, "-d", enqueue, base + "/api/commands"]).returncode == 0
         before = entries_in(data / "app.db")
-        assert len(before) == 1  # the smoke test's mock redemption
+        assert before == ["kept"]
         d2 = run(["bash", str(SCRIPTS / "deploy.sh")], env, timeout=600)
         assert d2.returncode == 0, d2.stdout + d2.stderr
         second = (app_root / "current").resolve()
