@@ -276,3 +276,38 @@ async def test_broadcaster_a_cannot_see_or_touch_broadcaster_b(client: Any) -> N
     key_b = (await (await client.post("/api/overlay-key", headers=hb)).json())["key"]
     await client.post("/api/overlay-key", headers=ha)
     assert (await client.post("/api/sse-token", json={"key": key_b})).status == 200
+
+
+def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Any) -> None:
+    """They hold OAuth tokens: created 0600 by `migrate` and by `serve`, whatever the umask."""
+    from tests.helpers import ServerProcess, seed_db
+
+    old = os.umask(0o022)
+    try:
+        migrated = tmp_path / "migrated" / "app.db"
+        base = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG")}
+        proc = subprocess.run(
+            [sys.executable, "-m", "twi_overlay", "migrate"],
+            env={**base, "DATABASE_URL": f"sqlite://{migrated}"},
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.returncode == 0, proc.stderr
+        assert oct(migrated.stat().st_mode & 0o777) == "0o600"
+        served = tmp_path / "served" / "app.db"
+        served.parent.mkdir()
+        seed_db(served)
+        served.chmod(0o600)  # as migrate left it
+        server = ServerProcess(served).start()
+        try:
+            import urllib.request
+
+            urllib.request.urlopen(server.url + "/healthz", timeout=10).read()  # it has written: WAL and shm exist
+            files = [served, served.with_name("app.db-wal"), served.with_name("app.db-shm")]
+            assert {f.name: oct(f.stat().st_mode & 0o777) for f in files} == {f.name: "0o600" for f in files}
+        finally:
+            server.stop()
+    finally:
+        os.umask(old)
