@@ -3,7 +3,9 @@
 # the switch, atomically point `current` at it, restart, wait for /healthz.
 #   SRC (this checkout), APP_ROOT (/opt/twi-overlay), ENV_FILE (/etc/twi-overlay/env),
 #   RESTART_CMD (systemctl restart twi-overlay), HEALTH_URL (http://127.0.0.1:$PORT/healthz),
-#   KEEP_RELEASES (5)
+#   KEEP_RELEASES (5), SERVICE_USER (the user the service runs as, e.g. overlay)
+# Run it as root with SERVICE_USER set: the code under APP_ROOT then belongs to root (the service cannot
+# change what it runs), and the migration runs as the service user (the database stays theirs).
 set -euo pipefail
 SRC=${SRC:-$(cd "$(dirname "$0")/.." && pwd)}
 APP_ROOT=${APP_ROOT:-/opt/twi-overlay}
@@ -11,6 +13,10 @@ ENV_FILE=${ENV_FILE:-/etc/twi-overlay/env}
 RESTART_CMD=${RESTART_CMD:-systemctl restart twi-overlay}
 KEEP_RELEASES=${KEEP_RELEASES:-5}
 PYTHON=${PYTHON:-python3}
+SERVICE_USER=${SERVICE_USER:-}
+as_service() {
+  if [ -n "$SERVICE_USER" ] && [ "$(id -u)" -eq 0 ]; then runuser -u "$SERVICE_USER" -- "$@"; else "$@"; fi
+}
 if [ -f "$ENV_FILE" ]; then set -a; . "$ENV_FILE"; set +a; fi
 HEALTH_URL=${HEALTH_URL:-http://127.0.0.1:${PORT:-8080}/healthz}
 
@@ -29,7 +35,7 @@ fi
 "$rel/.venv/bin/pip" install -q --disable-pip-version-check -e "$rel"
 
 echo "deploy: migrating (before the switch; migrations roll forward only)"
-"$rel/.venv/bin/twi-overlay" migrate
+as_service "$rel/.venv/bin/twi-overlay" migrate
 
 ln -sfn "$rel" "$APP_ROOT/current.tmp"
 mv -T "$APP_ROOT/current.tmp" "$APP_ROOT/current"

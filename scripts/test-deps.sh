@@ -9,6 +9,9 @@ command -v curl >/dev/null 2>&1 || need+=(curl)
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || need+=(nginx-light)   # proxy tests
 command -v openssl >/dev/null 2>&1 || need+=(openssl)  # self-signed certificate for nginx
 command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)  # systemd-analyze verify
+command -v runuser >/dev/null 2>&1 || need+=(util-linux)  # deploy.sh migrates as the service user
+# deploy.sh's release virtualenv for that user: a system Python with venv, as a server has
+/usr/bin/python3 -c "import venv, ensurepip" >/dev/null 2>&1 || need+=(python3-venv)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   echo "test-deps: installing ${need[*]}" >&2

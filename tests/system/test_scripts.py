@@ -104,10 +104,24 @@ echo $! > {tmp_path}/app.pid
 """)
     restart.chmod(0o755)
     env = {"APP_ROOT": str(app_root), "ENV_FILE": str(env_file), "RESTART_CMD": str(restart), "SRC": str(ROOT)}
+    service_user = 65534  # "nobody" stands in for the service's user when the test runs as root
+    if os.geteuid() == 0:
+        env["SERVICE_USER"] = "nobody"
+        # The release's virtualenv must run as that user: a system Python, as on a server (this
+        # machine's own interpreter lives under /root, which nobody else may enter).
+        env["PYTHON"] = "/usr/bin/python3"
+        os.chown(data, service_user, service_user)
+        for folder in (tmp_path, *tmp_path.parents):  # the service user must reach the data and the release
+            if folder == Path("/tmp"):
+                break
+            folder.chmod(folder.stat().st_mode | 0o011)
     try:
         d1 = run(["bash", str(SCRIPTS / "deploy.sh")], env, timeout=600)
         assert d1.returncode == 0, d1.stdout + d1.stderr
         first = (app_root / "current").resolve()
+        if os.geteuid() == 0:  # the code is root's, the database the service's
+            assert (first / "twi_overlay" / "app.py").stat().st_uid == 0
+            assert (data / "app.db").stat().st_uid == service_user
         assert first.parent == app_root / "releases" and (first / ".venv" / "bin" / "twi-overlay").exists()
         base = f"http://127.0.0.1:{port}"
         assert run(["curl", "-fsS", "-o", "/dev/null", base + "/_debug/login"]).returncode == 0
