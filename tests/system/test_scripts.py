@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
@@ -111,8 +112,9 @@ echo $! > {tmp_path}/app.pid
         # machine's own interpreter lives under /root, which nobody else may enter).
         env["PYTHON"] = "/usr/bin/python3"
         os.chown(data, service_user, service_user)
+        base = Path(tempfile.gettempdir())
         for folder in (tmp_path, *tmp_path.parents):  # the service user must reach the data and the release
-            if folder == Path("/tmp"):
+            if folder == base:
                 break
             folder.chmod(folder.stat().st_mode | 0o011)
     try:
