@@ -25,5 +25,9 @@ SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND managed = 1;
 -- Deleted on Twitch: kept (history still names it) but never paused, listed or updated again.
 UPDATE rewards SET removed = 1, updated_at = :now WHERE broadcaster_id = :broadcaster_id AND id = :id;
 
--- name: stored_ids
-SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND removed = 0;
+-- name: updated_since
+SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND updated_at >= :since;
+
+-- name: stored_before
+-- Not removed, and last written before :before (a reward created meanwhile is not in an older listing).
+SELECT id FROM rewards WHERE broadcaster_id = :broadcaster_id AND removed = 0 AND updated_at < :before;

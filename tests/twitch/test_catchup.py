@@ -6,7 +6,7 @@ from typing import Any
 
 from tests.conftest import update_settings
 from tests.twitch.helpers import USER, app_owned_queue_reward, entries, redeem, sign_in
-from twi_overlay import keys
+from twi_overlay import keys, repo
 
 
 async def test_redemptions_made_while_the_server_was_down_are_queued_in_order(app_client: Any, twitch: Any) -> None:
@@ -113,3 +113,25 @@ async def test_a_catch_up_that_meets_an_outage_is_tried_again_until_it_worked(ap
     await catch_up_until_done(app_client.app[keys.DB], app_client.app[keys.TWITCH], sleep)
     assert waits == [RETRY_MIN_SECS, RETRY_MIN_SECS * 2, RETRY_MIN_SECS * 4]
     assert missed in {e["redemption_id"] for e in await entries(app_client)}
+
+
+async def test_a_reward_listing_older_than_what_we_wrote_changes_none_of_it(app_client: Any, twitch: Any) -> None:
+    """The sign-in's reward sync asks Twitch, then stores the answer: a reward created, or a pause
+    sent, in between is newer than that answer and is kept (not marked removed, not unpaused)."""
+    import time
+
+    from twi_overlay.twitch.catchup import _sync
+
+    fake, _ = twitch
+    listed_at = time.time()  # the listing was asked for here...
+    h, reward = await app_owned_queue_reward(app_client)  # ...this reward was created after it...
+    db = app_client.app[keys.DB]
+    await db.write(lambda tx: repo.rewards.set_paused(tx, USER, reward, True))  # ...and paused
+    old = {k: v for k, v in fake.rewards[reward].items() if not k.startswith("_")} | {"is_paused": False}
+    await db.write(_sync, USER, [], set(), listed_at)  # a listing from before the reward existed
+    await db.write(_sync, USER, [old], {reward}, listed_at)  # and one from before the pause
+    stored = await db.read(lambda tx: repo.rewards.get(tx, USER, reward))
+    assert stored is not None and stored.removed is False and stored.is_paused is True
+    await db.write(_sync, USER, [], set(), time.time())  # a listing from now: it is gone on Twitch
+    stored = await db.read(lambda tx: repo.rewards.get(tx, USER, reward))
+    assert stored is not None and stored.removed is True

@@ -93,6 +93,10 @@ def set_removed(tx: Tx, broadcaster_id: str, reward_id: str) -> None:
     tx.execute(Q.set_removed, {"broadcaster_id": broadcaster_id, "id": reward_id, "now": time.time()})
 
 
-def stored_ids(tx: Tx, broadcaster_id: str) -> set[str]:
-    """Rewards we believe still exist on Twitch."""
-    return {r["id"] for r in tx.all(Q.stored_ids, {"broadcaster_id": broadcaster_id})}
+def updated_since(tx: Tx, broadcaster_id: str, since: float) -> set[str]:
+    return {r["id"] for r in tx.all(Q.updated_since, {"broadcaster_id": broadcaster_id, "since": since})}
+
+
+def stored_before(tx: Tx, broadcaster_id: str, before: float) -> set[str]:
+    """Rewards we believe still exist on Twitch, as we knew them at `before`."""
+    return {r["id"] for r in tx.all(Q.stored_before, {"broadcaster_id": broadcaster_id, "before": before})}

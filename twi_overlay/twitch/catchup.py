@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -95,11 +96,16 @@ async def catch_up(db: Database, twitch: Twitch, broadcaster_id: str) -> dict[st
     return counts
 
 
-def _sync(tx: Tx, broadcaster_id: str, rewards: list[dict[str, Any]], manageable: set[str]) -> None:
-    """Twitch's whole list (a channel has at most 50 custom rewards): what is missing was deleted."""
-    for gone in repo.rewards.stored_ids(tx, broadcaster_id) - {r["id"] for r in rewards}:
+def _sync(tx: Tx, broadcaster_id: str, rewards: list[dict[str, Any]], manageable: set[str], listed_at: float) -> None:
+    """Twitch's whole list (a channel has at most 50 custom rewards): what is missing was deleted. What
+    we wrote after the list was asked for (a reward created, a pause sent meanwhile) is newer than the
+    list: it is left as it is."""
+    for gone in repo.rewards.stored_before(tx, broadcaster_id, listed_at) - {r["id"] for r in rewards}:
         repo.rewards.set_removed(tx, broadcaster_id, gone)
+    newer = repo.rewards.updated_since(tx, broadcaster_id, listed_at)
     for reward in rewards:
+        if reward["id"] in newer:
+            continue
         store_helix_reward(tx, broadcaster_id, reward)
         repo.rewards.set_managed(tx, broadcaster_id, reward["id"], reward["id"] in manageable)
 
@@ -120,13 +126,14 @@ def store_helix_reward(tx: Tx, broadcaster_id: str, reward: dict[str, Any]) -> r
 async def sync_rewards(db: Database, twitch: Twitch, broadcaster_id: str) -> int:
     """The channel's custom rewards, with `managed` from `only_manageable_rewards` (ours to update)."""
     path = "channel_points/custom_rewards"
+    listed_at = time.time()
     status, every = await twitch.user_helix(broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id})
     status2, ours = await twitch.user_helix(
         broadcaster_id, "GET", path, params={"broadcaster_id": broadcaster_id, "only_manageable_rewards": "true"}
     )
     if status != 200 or status2 != 200:
         raise TwitchError(status if status != 200 else status2, "could not list rewards")
-    await db.write(_sync, broadcaster_id, every.get("data", []), {r["id"] for r in ours.get("data", [])})
+    await db.write(_sync, broadcaster_id, every.get("data", []), {r["id"] for r in ours.get("data", [])}, listed_at)
     return len(every.get("data", []))
 
 
