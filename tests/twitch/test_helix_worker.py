@@ -241,9 +241,10 @@ async def test_a_failed_update_is_listed_and_can_be_retried(app_client: Any, twi
             "/api/commands", headers=h, json={"type": "redemption.retry", "payload": {"redemption_id": redemption_id}}
         )
 
-    r = await retry(rid)
-    assert r.status == 200 and (await r.json())["data"]["state"] == "pending"
-    assert (await history(app_client))[rid] == "pending"
+    async with worker._lock:  # the running worker waits: the entry is seen pending first
+        r = await retry(rid)
+        assert r.status == 200 and (await r.json())["data"]["state"] == "pending"
+        assert (await history(app_client))[rid] == "pending"
     await worker.drain()
     assert fake.redemptions[rid]["status"] == "CANCELED" and (await history(app_client))[rid] == "refunded"
     assert (await retry(rid)).status == 409  # done: nothing to retry
