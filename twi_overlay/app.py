@@ -16,7 +16,7 @@ from prometheus_async.aio.web import server_stats
 from twi_overlay import keys, pacing
 from twi_overlay.config import Settings
 from twi_overlay.ingest.webhook import eventsub_webhook
-from twi_overlay.ops import jobs
+from twi_overlay.ops import jobs, metrics
 from twi_overlay.ops.background import Loops, Tasks, background
 from twi_overlay.ops.clock import ClockSkew
 from twi_overlay.ops.health import healthz
@@ -109,9 +109,10 @@ async def metrics_handler(request: web.Request) -> web.StreamResponse:
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(middlewares=[edge_middleware], client_max_size=512 * 1024)
     app[keys.SETTINGS] = settings
-    app[keys.HUB] = Hub(
+    hub = app[keys.HUB] = Hub(
         settings.sse_ring_max, settings.sse_client_buffer, settings.sse_ring_bytes, settings.sse_ring_budget_bytes
     )
+    metrics.SSE_RING_BYTES.set_function(lambda: hub.kept_bytes)  # read at scrape time, not on every event
     app[keys.TAP] = Tap()
     app[keys.TASKS] = Tasks()
     loops = app[keys.LOOPS] = Loops()

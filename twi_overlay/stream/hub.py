@@ -179,7 +179,6 @@ class Hub:
         if self._stale > 4096 and self._stale * 2 > len(self._kept):
             self._kept = deque(k for k in self._kept if k[0].ring and k[0].ring[0][0] <= k[1])
             self._stale = 0
-        metrics.SSE_RING_BYTES.set(self.kept_bytes)
 
     def _evict(self, stream: _Stream, bound: str) -> None:
         cost = _cost(stream.ring.popleft())
@@ -267,9 +266,13 @@ class Hub:
 
     def _drop(self, stream: _Stream, client: Client, reason: str) -> None:
         metrics.SSE_DROPPED_CLIENTS.inc()
+        self._close(stream, client, f"dropped: {reason}")
+
+    def _close(self, stream: _Stream, client: Client, reason: str) -> None:
+        """Ends the connection from our side (the client reconnects) and forgets it."""
         if client.transport is not None:
             client.transport.close()
-        self._remove(stream, client, f"dropped: {reason}")
+        self._remove(stream, client, reason)
 
     def _remove(self, stream: _Stream, client: Client, reason: str) -> None:
         if client in stream.clients:
@@ -389,9 +392,7 @@ class Hub:
             return 0
         closing = [c for c in stream.clients if which(c)]
         for client in closing:
-            if client.transport is not None:
-                client.transport.close()
-            self._remove(stream, client, "revoked")
+            self._close(stream, client, "revoked")
         return len(closing)
 
     def streams_of(self, broadcaster_id: str) -> int:

@@ -241,7 +241,7 @@ async def get_session(request: web.Request) -> web.Response:
             "via": who.via,
             "csrf_token": who.csrf_token,
             "development": development,
-            "operator": await is_operator(request, who),
+            "operator": await is_operator(request, who, b.login if b is not None else ""),
         }
     )
 

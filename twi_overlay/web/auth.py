@@ -119,13 +119,15 @@ async def admin_principal(request: web.Request, *, csrf: bool = True) -> Princip
     raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <admin token>")
 
 
-async def is_operator(request: web.Request, who: Principal) -> bool:
-    """May run what touches every tenant: in OPERATORS by Twitch user id or login."""
+async def is_operator(request: web.Request, who: Principal, login: str | None = None) -> bool:
+    """May run what touches every tenant: in OPERATORS by Twitch user id or login (read when not given)."""
     settings = request.app[keys.SETTINGS]
     if "*" in settings.operators or who.broadcaster_id in settings.operators:
         return True
-    broadcaster = await request.app[keys.DB].read(repo.broadcasters.get, who.broadcaster_id)
-    return broadcaster is not None and settings.allows(settings.operators, who.broadcaster_id, broadcaster.login)
+    if login is None:
+        broadcaster = await request.app[keys.DB].read(repo.broadcasters.get, who.broadcaster_id)
+        login = broadcaster.login if broadcaster is not None else None
+    return login is not None and settings.allows(settings.operators, who.broadcaster_id, login)
 
 
 async def operator_principal(request: web.Request) -> Principal:

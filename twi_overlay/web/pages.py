@@ -17,7 +17,7 @@ from twi_overlay.domain import settings
 from twi_overlay.ingest.eventsub import REDEMPTION_ADD
 from twi_overlay.store.tx import Tx
 from twi_overlay.stream import wire
-from twi_overlay.web.auth import admin_principal, is_operator, new_session, set_session_cookie
+from twi_overlay.web.auth import Principal, admin_principal, is_operator, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError, json_response
 from twi_overlay.web.peer import client_address
 
@@ -53,12 +53,14 @@ def _require_dev(request: web.Request) -> None:
         raise ApiError(404, "not_found", f"no route for {request.path}")
 
 
-async def _debug_guard(request: web.Request) -> None:
-    """/_debug/*: rate-limited; admin-only in production (mocks are 404 there anyway)."""
+async def _debug_guard(request: web.Request) -> Principal | None:
+    """/_debug/*: rate-limited; admin-only in production (mocks are 404 there anyway): who that admin is,
+    or None in development."""
     if not request.app[keys.DEBUG_LIMITER].allow(client_address(request)):  # behind nginx: who nginx saw
         raise ApiError(429, "rate_limited", "too many debug requests; slow down", {"Retry-After": "1"})
     if request.app[keys.SETTINGS].production:
-        await admin_principal(request)
+        return await admin_principal(request)
+    return None
 
 
 def _dev_login(tx: Tx) -> tuple[str, str]:
@@ -160,11 +162,8 @@ async def mock_redemption(request: web.Request) -> web.Response:
 async def tap_stream(request: web.Request) -> web.StreamResponse:
     """GET /_debug/tap: pipeline stage events as SSE, with heartbeats: the caller's own broadcaster's,
     or every broadcaster's for an operator (and in development, where it is open)."""
-    await _debug_guard(request)
-    scope = None
-    if request.app[keys.SETTINGS].production:
-        who = await admin_principal(request, csrf=False)
-        scope = None if await is_operator(request, who) else who.broadcaster_id
+    who = await _debug_guard(request)
+    scope = None if who is None or await is_operator(request, who) else who.broadcaster_id
     tap = request.app[keys.TAP]
     listener = tap.listen(scope)
     try:
