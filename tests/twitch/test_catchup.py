@@ -135,3 +135,40 @@ async def test_a_reward_listing_older_than_what_we_wrote_changes_none_of_it(app_
     await db.write(_sync, USER, [], set(), time.time())  # a listing from now: it is gone on Twitch
     stored = await db.read(lambda tx: repo.rewards.get(tx, USER, reward))
     assert stored is not None and stored.removed is True
+
+
+async def test_a_catch_up_pass_whose_own_database_read_fails_runs_again(app_client: Any, twitch: Any) -> None:
+    """SQLITE_BUSY (a deploy's migrate holding the file) on the read of who to catch up: the pass runs
+    again after the backoff, for everyone, instead of the task ending with nothing done."""
+    import sqlite3
+
+    from twi_overlay.twitch.catchup import catch_up_until_done
+
+    fake, _ = twitch
+    h, reward = await app_owned_queue_reward(app_client)
+    await app_client.app[keys.TASKS].join()
+    missed = fake.add_redemption(reward, user_name="while_busy")
+    db = app_client.app[keys.DB]
+
+    class BusyOnce:
+        """The real database, whose first read raises what SQLite raises when the file is locked."""
+
+        def __init__(self) -> None:
+            self.failed = False
+
+        async def read(self, job: Any, *args: Any) -> Any:
+            if not self.failed:
+                self.failed = True
+                raise sqlite3.OperationalError("database is locked")
+            return await db.read(job, *args)
+
+        async def write(self, job: Any, *args: Any) -> Any:
+            return await db.write(job, *args)
+
+    waits: list[float] = []
+
+    async def sleep(secs: float) -> None:
+        waits.append(secs)
+
+    await catch_up_until_done(BusyOnce(), app_client.app[keys.TWITCH], sleep)  # type: ignore[arg-type]
+    assert len(waits) == 1 and missed in {e["redemption_id"] for e in await entries(app_client)}

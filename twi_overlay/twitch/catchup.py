@@ -157,11 +157,19 @@ async def catch_up_all(db: Database, twitch: Twitch, only: set[str] | None = Non
 async def catch_up_until_done(
     db: Database, twitch: Twitch, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 ) -> None:
-    """catch_up_all, then again for the broadcasters that failed, backing off up to RETRY_MAX_SECS."""
-    failed = await catch_up_all(db, twitch)
+    """catch_up_all, then again for the broadcasters that failed, backing off up to RETRY_MAX_SECS. A pass
+    that fails as a whole (our own database read of who to catch up) is tried again for everyone."""
+    left: set[str] | None = None  # None: every broadcaster
     delay = RETRY_MIN_SECS
-    while failed:
-        log.warning("catch-up will be tried again", extra={"broadcasters": len(failed), "in_secs": delay})
+    while True:
+        try:
+            left = await catch_up_all(db, twitch, left)
+        except DatabaseClosed:
+            raise
+        except Exception:
+            log.exception("a catch-up pass failed; it will run again")
+        if left is not None and not left:
+            return
+        log.warning("catch-up will be tried again", extra={"broadcasters": len(left or ()), "in_secs": delay})
         await sleep(delay)
-        failed = await catch_up_all(db, twitch, failed)
         delay = min(delay * 2, RETRY_MAX_SECS)
