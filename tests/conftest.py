@@ -113,7 +113,9 @@ def admin_headers(bid: str = BROADCASTER, aud: str = "admin", ttl: int = 300, ke
 async def twitch(aiohttp_server: Callable[..., Any]) -> tuple[FakeTwitch, str]:
     fake = FakeTwitch()
     server = await aiohttp_server(fake.app())
-    return fake, str(server.make_url("")).rstrip("/")
+    base = str(server.make_url("")).rstrip("/")
+    fake.eventsub.twitch_base = "ws" + base.removeprefix("http")
+    return fake, base
 
 
 @pytest.fixture

@@ -14,6 +14,8 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from tests.fake_eventsub import FakeEventSub
+
 CLIENT_ID = "fakeclientid0123456789abcdefghij"
 CLIENT_SECRET = "fake-client-secret-0123456789"
 
@@ -53,6 +55,10 @@ class FakeTwitch:
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     faults_sent: int = 0
     accepted: dict[str, list[str]] = field(default_factory=dict)  # redemption id -> statuses Twitch took
+    eventsub: FakeEventSub = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.eventsub = FakeEventSub(self)
 
     def add_reward(self, title: str, client_id: str = CLIENT_ID) -> str:
         rid = str(uuid.uuid4())
@@ -360,10 +366,17 @@ class FakeTwitch:
         return token
 
     async def list_subscriptions(self, request: web.Request) -> web.Response:
-        token = self._app_auth(request)
+        """An app token lists the client's webhook and conduit subscriptions; a user token, that user's
+        WebSocket ones."""
+        token = self._auth(request)
         if isinstance(token, web.Response):
             return token
-        subs = list(self.subscriptions.values())
+        subs = [
+            {k: v for k, v in s.items() if not k.startswith("_")}
+            for s in self.subscriptions.values()
+            if (s["transport"]["method"] == "websocket") == bool(token.user_id)
+            and (not token.user_id or s.get("_user_id") == token.user_id)
+        ]
         page, after = 5, int(request.query.get("after") or 0)  # small pages: callers must follow the cursor
         chunk = subs[after : after + page]
         pagination = {"cursor": str(after + page)} if after + page < len(subs) else {}
@@ -374,18 +387,23 @@ class FakeTwitch:
     async def create_subscription(self, request: web.Request) -> web.Response:
         import asyncio
 
+        body = await request.json()
+        transport = body.get("transport") or {}
+        if transport.get("method") in ("websocket", "conduit"):
+            user_token = self._auth(request)
+            if isinstance(user_token, web.Response):
+                return user_token
+            return self.eventsub.create_subscription(user_token, body)
         token = self._app_auth(request)
         if isinstance(token, web.Response):
             return token
-        body = await request.json()
-        transport = body.get("transport") or {}
         secret = transport.get("secret", "")
         if not (10 <= len(secret) <= 100) or transport.get("method") != "webhook":
             return web.json_response(
                 {"error": "Bad Request", "status": 400, "message": "invalid transport"}, status=400
             )
         for sub in self.subscriptions.values():
-            if (sub["type"], sub["condition"], sub["transport"]["callback"]) == (
+            if (sub["type"], sub["condition"], sub["transport"].get("callback")) == (
                 body["type"],
                 body["condition"],
                 transport["callback"],
@@ -441,7 +459,7 @@ class FakeTwitch:
             self.challenge_tasks = [t for t in self.challenge_tasks if not t.done()]
 
     async def delete_subscription(self, request: web.Request) -> web.Response:
-        token = self._app_auth(request)
+        token = self._auth(request)
         if isinstance(token, web.Response):
             return token
         if self.subscriptions.pop(request.query.get("id", ""), None) is None:
@@ -479,4 +497,5 @@ class FakeTwitch:
         app.router.add_get("/helix/eventsub/subscriptions", self.list_subscriptions)
         app.router.add_post("/helix/eventsub/subscriptions", self.create_subscription)
         app.router.add_delete("/helix/eventsub/subscriptions", self.delete_subscription)
+        self.eventsub.mount(app)
         return app

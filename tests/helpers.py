@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -280,3 +283,16 @@ async def post_in_two_pieces(client: Any, path: str, headers: dict[str, str], bo
         return await asyncio.wait_for(reader.readline(), 5)
     finally:
         writer.close()
+
+
+async def until(check: Callable[[], Any], timeout: float = 10.0, every: float = 0.01) -> None:
+    """Until `check()` (or what it returns when awaited) is true: for state another component or the fake
+    Twitch changes with no event of ours to wait on. Fails with TimeoutError after `timeout` seconds."""
+    async with asyncio.timeout(timeout):
+        while True:
+            found = check()
+            if inspect.isawaitable(found):
+                found = await found
+            if found:
+                return
+            await asyncio.sleep(every)

@@ -1,7 +1,8 @@
 """create_app(settings): every AppKey, route, background loop and shutdown hook, wired in one place.
 
 Cleanup contexts start in this order and stop in the reverse one, so what depends on something stops
-before it: the database → Twitch (when configured) → the processor → the TTL job → the heartbeats.
+before it: the database → Twitch (when configured) → the processor → the conduit's WebSockets (with
+EVENTSUB_TRANSPORT=conduit) → the TTL job → the heartbeats.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from prometheus_async.aio.web import server_stats
 
 from twi_overlay import keys, pacing
 from twi_overlay.config import Settings
+from twi_overlay.ingest.door import Door
 from twi_overlay.ingest.webhook import eventsub_webhook
 from twi_overlay.ops import jobs, metrics
 from twi_overlay.ops.background import Loops, Tasks, background
@@ -27,8 +29,9 @@ from twi_overlay.store.migrate import migrate
 from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.sse import admin_sse, overlay_sse
 from twi_overlay.twitch import oauth
-from twi_overlay.twitch.catchup import catch_up_until_done
+from twi_overlay.twitch.catchup import CatchUpOnRequest, catch_up_until_done
 from twi_overlay.twitch.client import Twitch
+from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
 from twi_overlay.twitch.subscriptions import subscriptions_loop
 from twi_overlay.web import api, pages
@@ -79,6 +82,19 @@ async def processor_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
+async def conduit_ctx(app: web.Application) -> AsyncIterator[None]:
+    """EVENTSUB_TRANSPORT=conduit (with Twitch configured): the WebSocket shards, after the processor they
+    feed and before it in the shutdown; and the catch-ups they ask for after each gap."""
+    twitch = app[keys.TWITCH]
+    catch_up = CatchUpOnRequest(app[keys.DB], twitch)
+    door = Door(app[keys.DB], app[keys.TAP], app[keys.PROCESSOR], catch_up.request)
+    conduit = app[keys.CONDUIT] = ConduitTransport(app[keys.SETTINGS], twitch, door, catch_up)
+    loops = app[keys.LOOPS]
+    async for _ in background("eventsub-catch-up", lambda _app: catch_up.run(), loops)(app):
+        async for _ in background("eventsub-conduit", lambda _app: conduit.run(), loops)(app):
+            yield
+
+
 async def heartbeats(app: web.Application) -> None:
     """One shared ticker for every stream's `:heartbeat` (not a timer per client), spread over the
     interval: a slice of the broadcasters at a time, so 10,000 idle streams never get their heartbeat
@@ -123,16 +139,19 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(db_ctx)
     if settings.twitch_configured:
         app.cleanup_ctx.append(twitch_ctx)
+    app.cleanup_ctx.append(processor_ctx)
+    if settings.twitch_configured and settings.conduit:
+        app.cleanup_ctx.append(conduit_ctx)
     app.cleanup_ctx.extend(
         [
-            processor_ctx,
             background("ttl-checkpoint", jobs.ttl_loop, loops),
             background("sse-heartbeat", heartbeats, loops),
         ]
     )
     app.on_shutdown.append(close_streams)
 
-    app.router.add_post("/eventsub/webhook", eventsub_webhook)
+    if not settings.conduit:  # one door: with the conduit transport there is no webhook to sign
+        app.router.add_post("/eventsub/webhook", eventsub_webhook)
     app.router.add_get("/overlay/sse", overlay_sse)
     app.router.add_get("/admin/sse", admin_sse)
     app.router.add_get("/healthz", healthz)

@@ -24,6 +24,8 @@ from twi_overlay import SOURCE_ROOT
 T = TypeVar("T")
 TWITCH_API_BASE = "https://api.twitch.tv/helix"
 TWITCH_AUTH_BASE = "https://id.twitch.tv/oauth2"
+TWITCH_EVENTSUB_WS_URL = "wss://eventsub.wss.twitch.tv/ws"
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "[::1]")
 LOG_LEVELS = {
     "trace": "DEBUG",
     "debug": "DEBUG",
@@ -127,6 +129,29 @@ def _url(raw: str) -> str:
     return raw.rstrip("/")
 
 
+def _transport(raw: str) -> str:
+    if raw not in ("webhook", "conduit"):
+        raise ValueError(f"must be 'webhook' or 'conduit', not {raw!r}")
+    return raw
+
+
+def _ws_url(raw: str) -> str:
+    if not raw.startswith(("wss://", "ws://")):
+        raise ValueError("must be a ws:// or wss:// URL")
+    return raw
+
+
+def loopback_url(url: str) -> bool:
+    """http://localhost, 127.0.0.1 or [::1], any port: a page on the same PC, which browsers and Twitch's
+    OAuth redirect check treat as a secure origin."""
+    rest = url.removeprefix("http://")
+    if rest == url:
+        return False
+    host = rest.split("/", 1)[0]
+    host = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return host in LOOPBACK_HOSTS
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str = setting(
@@ -139,7 +164,7 @@ class Settings:
     base_url: str = setting(
         "",
         "APP_BASE_URL",
-        "the public URL; https required in production",
+        "the public URL; https required in production, except http://localhost with the conduit transport",
         shown_default="`http://HOST:PORT`",
         parse=_url,
     )
@@ -183,7 +208,8 @@ class Settings:
     oauth_redirect_uri: str = setting(
         "",
         "OAUTH_REDIRECT_URI",
-        "the redirect URL registered with Twitch; https required in production",
+        "the redirect URL registered with Twitch; https required in production, except http://localhost"
+        " with the conduit transport",
         shown_default="`APP_BASE_URL/oauth/callback`",
     )
     webhook_secret: str = setting(
@@ -201,6 +227,37 @@ class Settings:
         secret=True,
     )
     twitch_api_base: str = setting(TWITCH_API_BASE, "TWITCH_API_BASE", "Helix base URL (tests use a fake)", parse=_url)
+    eventsub_transport: str = setting(
+        "webhook",
+        "EVENTSUB_TRANSPORT",
+        "`webhook` (Twitch calls APP_BASE_URL/eventsub/webhook: a public https site) or `conduit` (we open"
+        " WebSockets to Twitch: no inbound connection, runs on a home PC)",
+        parse=_transport,
+    )
+    twitch_eventsub_ws_url: str = setting(
+        TWITCH_EVENTSUB_WS_URL,
+        "TWITCH_EVENTSUB_WS_URL",
+        "EventSub WebSocket URL for the conduit transport (tests use a fake)",
+        parse=_ws_url,
+    )
+    conduit_shards: int = setting(
+        2, "CONDUIT_SHARDS", "conduit transport: WebSocket sessions (shards) kept open", lo=2, hi=20
+    )
+    eventsub_ws_keepalive_secs: int = setting(
+        10,
+        "EVENTSUB_WS_KEEPALIVE_SECS",
+        "conduit transport: silence after which Twitch sends a keepalive; a longer one (plus a grace) and"
+        " the session is replaced",
+        lo=10,
+        hi=600,
+    )
+    eventsub_ws_retry_secs: float = setting(
+        1.0,
+        "EVENTSUB_WS_RETRY_SECS",
+        "conduit transport: first delay before a failed session is opened again (doubling, with jitter, up to 2 min)",
+        lo=0.01,
+        hi=120,
+    )
     twitch_auth_base: str = setting(
         TWITCH_AUTH_BASE, "TWITCH_AUTH_BASE", "OAuth base URL (tests use a fake)", parse=_url
     )
@@ -304,6 +361,10 @@ class Settings:
         return not self.production
 
     @property
+    def conduit(self) -> bool:
+        return self.eventsub_transport == "conduit"
+
+    @property
     def twitch_configured(self) -> bool:
         return bool(self.twitch_client_id and self.twitch_client_secret)
 
@@ -366,17 +427,23 @@ def _production_problems(s: Settings, given: set[str]) -> list[str]:
     if not s.twitch_client_secret:
         problems.append("TWITCH_CLIENT_SECRET: required in production")
     if not s.webhook_secret:
-        problems.append("WEBHOOK_SECRET: required in production (32-100 ASCII characters)")
+        if not s.conduit:  # the conduit transport has no webhook to sign
+            problems.append("WEBHOOK_SECRET: required in production (32-100 ASCII characters)")
     elif not (s.webhook_secret.isascii() and 32 <= len(s.webhook_secret) <= 100):
         problems.append("WEBHOOK_SECRET: must be 32-100 ASCII characters")
     if not s.sse_token_signing_key:
         problems.append("SSE_TOKEN_SIGNING_KEY: required in production (at least 32 bytes)")
     elif len(s.sse_token_signing_key.encode()) < 32:
         problems.append("SSE_TOKEN_SIGNING_KEY: must be at least 32 bytes")
-    if not s.base_url.startswith("https://"):
-        problems.append("APP_BASE_URL: must be an https:// URL in production")
-    if not s.oauth_redirect_uri.startswith("https://"):
-        problems.append("OAUTH_REDIRECT_URI: must be an https:// URL in production")
+    # At home (the conduit transport) the pages are served to this PC only: http://localhost is a secure
+    # origin for browsers and an allowed OAuth redirect for Twitch. Anything else needs https.
+    home = s.conduit and (not s.base_url or loopback_url(s.base_url))
+    shown = " (or http://localhost with EVENTSUB_TRANSPORT=conduit)"
+    if not s.base_url.startswith("https://") and not home:
+        problems.append("APP_BASE_URL: must be an https:// URL in production" + shown)
+    if s.oauth_redirect_uri and not s.oauth_redirect_uri.startswith("https://"):
+        if not (s.conduit and loopback_url(s.oauth_redirect_uri)):
+            problems.append("OAUTH_REDIRECT_URI: must be an https:// URL in production" + shown)
     return problems
 
 

@@ -12,6 +12,7 @@ from twi_overlay.pipeline import Processor
 from twi_overlay.store.database import Database
 from twi_overlay.stream.hub import Hub
 from twi_overlay.twitch.client import Twitch
+from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
 from twi_overlay.web.ratelimit import RateLimiter
 
@@ -28,3 +29,4 @@ STARTED_AT = web.AppKey("started_at", float)
 # Only when Twitch is configured (TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET): read with app.get().
 TWITCH = web.AppKey("twitch", Twitch)
 HELIX = web.AppKey("helix", HelixWorker)
+CONDUIT = web.AppKey("conduit", ConduitTransport)  # only with EVENTSUB_TRANSPORT=conduit

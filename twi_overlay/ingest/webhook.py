@@ -31,6 +31,9 @@ def _ingress_counter(type_: str) -> Any:
     return metrics.EVENTSUB_INGRESS.labels(type_)
 
 
+_BY_WEBHOOK = metrics.EVENTSUB_NOTIFICATIONS.labels("webhook")
+
+
 class TooLarge(Exception):
     pass
 
@@ -138,6 +141,7 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
         tap.record("dedupe", sub_type, broadcaster_id, message_id, ok=True, ms=ms, duplicate=True)
         return web.Response(status=204)
     _ingress_counter(sub_type if message_type == "notification" else "revocation").inc()
-    tap.record("ingress", sub_type, broadcaster_id, message_id, ok=True, ms=ms)
+    _BY_WEBHOOK.inc()
+    tap.record("ingress", sub_type, broadcaster_id, message_id, ok=True, ms=ms, transport="webhook")
     app[keys.PROCESSOR].ingress()
     return web.Response(status=204)

@@ -1,5 +1,5 @@
-"""GET /healthz: process up, database writable in WAL mode, clock skew under threshold, every background
-loop running (docs/api.md)."""
+"""GET /healthz: process up, database writable in WAL mode, clock skew under threshold, with the conduit
+transport a shard connected, every background loop running (docs/api.md)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,16 @@ async def healthz(request: web.Request) -> web.Response:
         }
     else:
         checks["clock"] = {"ok": True, "skew_s": None, "source": "no recent signed delivery"}
+    conduit = app.get(keys.CONDUIT)
+    if conduit is not None:
+        # No shard connected for longer than a keepalive window: Twitch cannot reach us at all.
+        down_for = conduit.down_for()
+        checks["eventsub"] = {
+            "ok": down_for <= conduit.window,
+            "transport": "conduit",
+            "connected_shards": conduit.connected(),
+            "down_s": round(down_for, 1),
+        }
     down = app[keys.LOOPS].down_longer_than(LOOP_DOWN_SECS)
     checks["loops"] = {"ok": not down, "down": down}
     failed = [name for name, c in checks.items() if not c["ok"]]

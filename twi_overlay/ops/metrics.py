@@ -19,6 +19,21 @@ EVENTSUB_PROCESSED = Counter("eventsub_processed_total", "Stored deliveries proc
 EVENTSUB_PROCESS_RETRIES = Counter(
     "eventsub_process_retries_total", "Stored deliveries put back after a transient database error"
 )
+EVENTSUB_NOTIFICATIONS = Counter(
+    "eventsub_notifications_total", "EventSub deliveries stored, by the transport they came through", ["transport"]
+)
+EVENTSUB_STORE_FAILED = Counter(
+    "eventsub_store_failed_total",
+    "WebSocket deliveries our database did not take (left to the catch-up)",
+    ["transport"],
+)
+EVENTSUB_WS_SHARDS = Gauge("eventsub_ws_shards_connected", "Conduit shards with a live WebSocket session")
+EVENTSUB_WS_RECONNECTS = Counter(
+    "eventsub_ws_reconnects_total", "WebSocket sessions ended or moved, by reason", ["reason"]
+)
+EVENTSUB_WS_KEEPALIVE_TIMEOUTS = Counter(
+    "eventsub_ws_keepalive_timeouts_total", "WebSocket sessions dropped for silence past the keepalive window"
+)
 EVENTSUB_REVOCATIONS = Counter("eventsub_revocations_total", "Subscription revocations", ["reason"])
 SSE_CLIENTS = Gauge("sse_clients", "Connected SSE clients", ["aud"])
 SSE_BROADCAST_LATENCY = Histogram(

@@ -173,3 +173,34 @@ async def catch_up_until_done(
         log.warning("catch-up will be tried again", extra={"broadcasters": len(left or ()), "in_secs": delay})
         await sleep(delay)
         delay = min(delay * 2, RETRY_MAX_SECS)
+
+
+class CatchUpOnRequest:
+    """Catch-ups asked for by the conduit transport after each gap, run one at a time: requests made
+    while one runs are served by one more pass after it, never by one pass each."""
+
+    def __init__(self, db: Database, twitch: Twitch):
+        self.db = db
+        self.twitch = twitch
+        self._wanted = asyncio.Event()
+        self._running = False
+        self.requests = 0
+        self.passes = 0
+
+    def request(self) -> None:
+        self.requests += 1
+        self._wanted.set()
+
+    def busy(self) -> bool:
+        return self._running or self._wanted.is_set()
+
+    async def run(self) -> None:
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            self._running = True
+            try:
+                await catch_up_until_done(self.db, self.twitch)
+            finally:
+                self._running = False
+            self.passes += 1

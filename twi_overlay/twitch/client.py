@@ -4,6 +4,7 @@ Never on the webhook's ACK path. Tokens are never logged (the log filter masks t
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -102,6 +103,8 @@ class Twitch:
         self.session = aiohttp.ClientSession(timeout=TIMEOUT)
         self._app_token: tuple[str, float] | None = None  # (token, expires_at)
         self.validity: dict[str, tuple[bool, float]] = {}  # broadcaster -> (token valid, checked at)
+        self.conduit_id: str | None = None  # EVENTSUB_TRANSPORT=conduit: ours, once found or created
+        self.conduit_lock = asyncio.Lock()
 
     async def close(self) -> None:
         await self.session.close()

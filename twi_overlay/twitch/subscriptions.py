@@ -1,8 +1,11 @@
 """EventSub subscriptions: what we want for every signed-in broadcaster versus what Twitch has.
 
-Reconciled at start-up, hourly and after a sign-in: missing ones are created (callback
-APP_BASE_URL/eventsub/webhook, our WEBHOOK_SECRET; a 409 means it exists), ours that are failed,
-revoked or no longer wanted are deleted. Used by the API, the CLI and scripts/make-subscriptions.sh."""
+Reconciled at start-up, hourly and after a sign-in: missing ones are created on the transport in use
+(webhook: callback APP_BASE_URL/eventsub/webhook with our WEBHOOK_SECRET; conduit: our conduit, plus
+`conduit.shard.disabled` for it), a 409 means it exists; ours that are failed, revoked, no longer wanted
+or on the other transport are deleted. Conduit subscriptions belong to the conduit, not to a session:
+a restart finds them enabled and creates nothing. Used by the API, the CLI and
+scripts/make-subscriptions.sh."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from twi_overlay.ops import metrics
 from twi_overlay.store.database import Database
 from twi_overlay.store.tx import Tx
 from twi_overlay.twitch.client import Twitch, TwitchError
+from twi_overlay.twitch.conduit import SHARD_DISABLED, ensure_conduit
 
 log = logging.getLogger(__name__)
 SUBSCRIPTIONS_INTERVAL_SECS = 3600.0
@@ -27,16 +31,42 @@ def callback_url(twitch: Twitch) -> str:
     return f"{twitch.settings.base_url}/eventsub/webhook"
 
 
-def desired(broadcaster_ids: list[str]) -> list[dict[str, Any]]:
-    return [
+async def transport(twitch: Twitch) -> dict[str, str]:
+    """The transport new subscriptions get (with the webhook's secret, which Twitch never shows back)."""
+    if twitch.settings.conduit:
+        conduit_id = await ensure_conduit(twitch, twitch.settings.conduit_shards)
+        return {"method": "conduit", "conduit_id": conduit_id}
+    return {"method": "webhook", "callback": callback_url(twitch), "secret": twitch.settings.webhook_secret}
+
+
+def _on(sub: dict[str, Any], wanted: dict[str, str]) -> bool:
+    found = sub.get("transport") or {}
+    if wanted["method"] == "conduit":
+        return found.get("method") == "conduit" and found.get("conduit_id") == wanted["conduit_id"]
+    return found.get("method") == "webhook" and found.get("callback") == wanted["callback"]
+
+
+def desired(broadcaster_ids: list[str], on: dict[str, str] | None = None, client_id: str = "") -> list[dict[str, Any]]:
+    wanted = [
         {"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
         for b in broadcaster_ids
         for t in HANDLED_TYPES
     ]
+    if on is not None and on["method"] == "conduit":  # how we learn that Twitch gave up on one of our shards
+        wanted.append(
+            {
+                "type": SHARD_DISABLED,
+                "version": "1",
+                "condition": {"client_id": client_id, "conduit_id": on["conduit_id"]},
+            }
+        )
+    return wanted
 
 
 def _key(sub: dict[str, Any]) -> tuple[str, str, str]:
-    return sub["type"], str(sub.get("version", "1")), str(sub.get("condition", {}).get("broadcaster_user_id"))
+    condition = sub.get("condition") or {}
+    subject = condition.get("broadcaster_user_id") or condition.get("conduit_id")
+    return sub["type"], str(sub.get("version", "1")), str(subject)
 
 
 async def actual(twitch: Twitch) -> list[dict[str, Any]]:
@@ -56,13 +86,17 @@ async def actual(twitch: Twitch) -> list[dict[str, Any]]:
 async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
     # A broadcaster waiting to sign in again (needs_reconsent) gets no new subscriptions, but keeps
     # the ones that still work: they are created with our app token, not with the broadcaster's.
-    wanted = desired(await db.read(repo.broadcasters.with_grant))
-    kept = desired(await db.read(repo.broadcasters.with_any_grant))
-    have = [s for s in await actual(twitch) if s.get("transport", {}).get("callback") == callback_url(twitch)]
-    live = {_key(s) for s in have if s.get("status") in LIVE_STATUSES}
+    on = await transport(twitch)
+    client_id = twitch.settings.twitch_client_id
+    wanted = desired(await db.read(repo.broadcasters.with_grant), on, client_id)
+    kept = desired(await db.read(repo.broadcasters.with_any_grant), on, client_id)
+    webhook = {"method": "webhook", "callback": callback_url(twitch)}
+    # Ours: on the transport in use, or webhooks to our callback left from before a switch to the conduit.
+    have = [s for s in await actual(twitch) if _on(s, on) or _on(s, webhook)]
+    live = {_key(s) for s in have if s.get("status") in LIVE_STATUSES and _on(s, on)}
     wanted_keys = {_key(w) for w in kept}
     missing = [w for w in wanted if _key(w) not in live]
-    stale = [s for s in have if s.get("status") not in LIVE_STATUSES or _key(s) not in wanted_keys]
+    stale = [s for s in have if s.get("status") not in LIVE_STATUSES or _key(s) not in wanted_keys or not _on(s, on)]
     counts: dict[str, int] = {}
     for s in have:
         counts[s.get("status", "?")] = counts.get(s.get("status", "?"), 0) + 1
@@ -72,6 +106,8 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
 
 
 def _record(tx: Tx, sub: dict[str, Any]) -> None:
+    if not sub.get("condition", {}).get("broadcaster_user_id"):
+        return  # the conduit's own subscription: no channel's business
     repo.subscriptions.record(
         tx,
         sub["id"],
@@ -98,15 +134,9 @@ async def reconcile(db: Database, twitch: Twitch, apply: bool = True) -> dict[st
         status, _ = await twitch.app_helix("DELETE", "eventsub/subscriptions", params={"id": sub["id"]})
         if status in (204, 404):
             result["deleted"] += 1
+    on = await transport(twitch)
     for want in found["missing"]:
-        body = {
-            **want,
-            "transport": {
-                "method": "webhook",
-                "callback": callback_url(twitch),
-                "secret": twitch.settings.webhook_secret,
-            },
-        }
+        body = {**want, "transport": on}
         status, answer = await twitch.app_helix("POST", "eventsub/subscriptions", json=body)
         if status == 202 and answer.get("data"):
             result["created"] += 1

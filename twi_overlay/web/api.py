@@ -307,12 +307,11 @@ async def get_subscriptions(request: web.Request) -> web.Response:
                     {"id": s["id"], "type": s["type"], "version": s.get("version"), "status": s.get("status")}
                     for s in mine
                 ],
-                "missing": [
-                    m["type"] for m in found["missing"] if m["condition"]["broadcaster_user_id"] == who.broadcaster_id
-                ],
+                "missing": [m["type"] for m in found["missing"] if ours(m)],
                 "stale": [s["id"] for s in stale],
                 "summary": f"{sum(1 for s in mine if s.get('status') == 'enabled')} enabled, "
                 + subscriptions.summary({"missing": [m for m in found["missing"] if ours(m)], "stale": stale}),
+                "transport": _transport_view(request.app),
             }
         )
     subs = [asdict(s) for s in await request.app[keys.DB].read(repo.subscriptions.of_broadcaster, who.broadcaster_id)]
@@ -325,6 +324,12 @@ async def get_subscriptions(request: web.Request) -> web.Response:
         else f"{len(subs)} enabled"
     )
     return json_response({"data": subs, "summary": summary})
+
+
+def _transport_view(app: web.Application) -> dict[str, Any]:
+    """How Twitch reaches us, and with the conduit, each shard's session (the admin page shows it)."""
+    conduit = app.get(keys.CONDUIT)
+    return conduit.view() if conduit is not None else {"transport": app[keys.SETTINGS].eventsub_transport}
 
 
 async def post_reconcile(request: web.Request) -> web.Response:
