@@ -43,7 +43,9 @@ def now_rfc3339() -> str:
 
 def _error(status: int, message: str) -> web.Response:
     reasons = {400: "Bad Request", 401: "Unauthorized", 404: "Not Found", 409: "Conflict", 429: "Too Many Requests"}
-    return web.json_response({"error": reasons.get(status, "Error"), "status": status, "message": message}, status)
+    return web.json_response(
+        {"error": reasons.get(status, "Error"), "status": status, "message": message}, status=status
+    )
 
 
 @dataclass
@@ -316,8 +318,8 @@ class FakeEventSub:
             await self.close(session.id, 4004)
 
     def home_shard(self, channel: str) -> int:
-        """The shard a channel's notifications go to first: a hash of its id."""
-        [conduit] = self.conduits.values()
+        """The shard a channel's notifications go to first in the first conduit: a hash of its id."""
+        conduit = next(iter(self.conduits.values()))
         return int(hashlib.sha256(channel.encode()).hexdigest(), 16) % len(conduit.shards)
 
     def shard_of(self, session_id: str) -> int | None:
@@ -327,7 +329,7 @@ class FakeEventSub:
     async def disable_shard(self, index: int) -> None:
         """Twitch gives up on a shard whose socket it still holds: the shard is disabled and
         `conduit.shard.disabled` goes out (through another shard)."""
-        [conduit] = self.conduits.values()
+        conduit = next(iter(self.conduits.values()))
         shard = conduit.shards[index]
         shard["status"] = "websocket_disconnected"
         shard["transport"]["disconnected_at"] = now_rfc3339()

@@ -134,3 +134,37 @@ def test_out_of_range_values_are_refused_by_name(name: str, value: str) -> None:
     with pytest.raises(ConfigError) as info:
         load_settings({**GOOD_PROD, name: value})
     assert [p.split(":")[0] for p in info.value.problems] == [name]
+
+
+HOME = {k: v for k, v in GOOD_PROD.items() if k not in ("APP_BASE_URL", "OAUTH_REDIRECT_URI", "WEBHOOK_SECRET")}
+
+
+def test_a_home_production_setup_serves_localhost_over_http_with_the_conduit_transport() -> None:
+    """No public site: the pages are for this PC, Twitch redirects to localhost, no webhook to sign."""
+    s = load_settings({**HOME, "EVENTSUB_TRANSPORT": "conduit"})
+    assert s.production and s.conduit and s.host == "127.0.0.1"
+    assert s.base_url == "http://localhost:8080" and s.oauth_redirect_uri == "http://localhost:8080/oauth/callback"
+    for url in ("http://localhost:9000", "http://127.0.0.1:8080", "http://[::1]:8080"):
+        given = load_settings({**HOME, "EVENTSUB_TRANSPORT": "conduit", "APP_BASE_URL": url})
+        assert given.base_url == url and given.oauth_redirect_uri == url + "/oauth/callback"
+
+
+@pytest.mark.parametrize(
+    ("extra", "problem"),
+    [
+        ({}, "APP_BASE_URL: must be an https:// URL"),  # the webhook transport needs a public https site
+        ({"EVENTSUB_TRANSPORT": "conduit", "APP_BASE_URL": "http://overlay.example.com"}, "APP_BASE_URL"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "APP_BASE_URL": "http://localhost.example.com"}, "APP_BASE_URL"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "OAUTH_REDIRECT_URI": "http://example.com/cb"}, "OAUTH_REDIRECT_URI"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "SSE_TOKEN_SIGNING_KEY": "short"}, "SSE_TOKEN_SIGNING_KEY"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "WEBHOOK_SECRET": "weak"}, "WEBHOOK_SECRET"),
+        ({"EVENTSUB_TRANSPORT": "websocket"}, "EVENTSUB_TRANSPORT: must be 'webhook' or 'conduit'"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "TWITCH_EVENTSUB_WS_URL": "https://x"}, "TWITCH_EVENTSUB_WS_URL"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "CONDUIT_SHARDS": "1"}, "CONDUIT_SHARDS: must be between 2 and 20"),
+        ({"EVENTSUB_TRANSPORT": "conduit", "EVENTSUB_WS_KEEPALIVE_SECS": "5"}, "EVENTSUB_WS_KEEPALIVE_SECS"),
+    ],
+)
+def test_a_home_setup_still_refuses_what_is_unsafe(extra: dict[str, str], problem: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_settings({**HOME, **extra})
+    assert any(line.startswith(problem) for line in err.value.problems), err.value.problems

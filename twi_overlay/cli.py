@@ -75,8 +75,7 @@ async def serve(app: Any, host: str, port: int, shutdown_timeout: float, ready: 
             log.info("already shutting down", extra={"signal": signame})
         stop.set()
 
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal, sig.name)
+    remove_handlers = stop_signals(loop, on_signal)
     runner = web.AppRunner(app, access_log=None, shutdown_timeout=shutdown_timeout)
     try:
         await runner.setup()  # start-up: every cleanup context up to its yield
@@ -87,9 +86,36 @@ async def serve(app: Any, host: str, port: int, shutdown_timeout: float, ready: 
         log.info("shutting down")
     finally:
         await runner.cleanup()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.remove_signal_handler(sig)
+        remove_handlers()
     log.info("stopped")
+
+
+def stop_signals(loop: asyncio.AbstractEventLoop, on_signal: Callable[[str], None]) -> Callable[[], None]:
+    """Call on_signal(name) on SIGTERM and SIGINT, in the loop; returns what undoes it. Windows' event
+    loop has no add_signal_handler: there a plain signal handler hands the signal to the loop (Ctrl+C is
+    SIGINT; closing the console window is SIGBREAK)."""
+    names = [name for name in ("SIGTERM", "SIGINT", "SIGBREAK") if hasattr(signal, name)]
+    try:
+        for name in names:
+            loop.add_signal_handler(getattr(signal, name), on_signal, name)
+    except NotImplementedError:
+
+        def handler(signum: int, _frame: Any) -> None:
+            loop.call_soon_threadsafe(on_signal, signal.Signals(signum).name)
+
+        previous = {name: signal.signal(getattr(signal, name), handler) for name in names}
+
+        def restore() -> None:
+            for name, handler in previous.items():
+                signal.signal(getattr(signal, name), handler)
+
+        return restore
+
+    def remove() -> None:
+        for name in names:
+            loop.remove_signal_handler(getattr(signal, name))
+
+    return remove
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:

@@ -67,9 +67,11 @@ def setting(default: T, name: str, doc: str, **how: Any) -> T:
 def default_data_dir() -> Path:
     """Where development keeps its database and throw-away secrets: `data/` of the checkout the package
     runs from (so `make run` and `twi-overlay token` agree from any directory), or the user's data
-    directory for an installed package."""
+    directory for an installed package (%LOCALAPPDATA% on Windows)."""
     if (SOURCE_ROOT / "pyproject.toml").exists():
         return SOURCE_ROOT / "data"
+    if os.name == "nt":
+        return Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local") / "twi-overlay"
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "twi-overlay"
 
@@ -461,6 +463,8 @@ def _complete(s: Settings, given: set[str]) -> Settings:
     base_url = s.base_url
     if not base_url:
         shown_host = "127.0.0.1" if s.host in ("0.0.0.0", "::", "") else s.host  # noqa: S104
+        if s.conduit and shown_host == "127.0.0.1":
+            shown_host = "localhost"  # what a Twitch application's redirect URL is registered with at home
         base_url = changes["base_url"] = f"http://{shown_host}:{s.port}"
     if not s.oauth_redirect_uri:
         changes["oauth_redirect_uri"] = f"{base_url}/oauth/callback"

@@ -13,7 +13,7 @@ import asyncio
 import functools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -35,7 +35,15 @@ def _ingress_counter(type_: str) -> Any:
 
 
 class Door:
-    def __init__(self, db: Database, tap: Tap, processor: Processor, lost: Callable[[], None]):
+    def __init__(
+        self,
+        db: Database,
+        tap: Tap,
+        processor: Processor,
+        lost: Callable[[], None],
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ):
+        self.sleep = sleep
         self.db = db
         self.tap = tap
         self.processor = processor
@@ -65,7 +73,7 @@ class Door:
                     self.tap.record("ingress", sub_type, broadcaster_id, message_id, ok=False, reason="store_failed")
                     self.lost()
                     return False
-                await asyncio.sleep(delay)
+                await self.sleep(delay)
                 delay *= 2
         ms = (time.perf_counter() - started) * 1000
         if not stored:

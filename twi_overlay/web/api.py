@@ -323,7 +323,7 @@ async def get_subscriptions(request: web.Request) -> web.Response:
         if bad
         else f"{len(subs)} enabled"
     )
-    return json_response({"data": subs, "summary": summary})
+    return json_response({"data": subs, "summary": summary, "transport": _transport_view(request.app)})
 
 
 def _transport_view(app: web.Application) -> dict[str, Any]:

@@ -288,6 +288,19 @@
     }
     var s = await api("GET", "/api/subscriptions");
     $("subs-status").textContent = s.ok ? (s.data.summary || "ok") : (s.status === 404 ? "not available on this server yet" : errorText(s));
+    $("transport-status").textContent = s.ok && s.data.transport ? transportText(s.data.transport) : "";
+  }
+
+  // How Twitch reaches this server: a webhook, or our WebSocket shards of a conduit and their state.
+  function transportText(t) {
+    if (t.transport !== "conduit") return "webhook (Twitch calls this server)";
+    var shards = (t.shards || []).map(function (s) {
+      var text = "shard " + s.id + ": " + s.status;
+      if (s.connected_at && s.status === "connected") text += " since " + new Date(s.connected_at * 1000).toLocaleTimeString();
+      if (s.status !== "connected" && s.last_end) text += " (" + s.last_end.replace(/_/g, " ") + ")";
+      return text;
+    });
+    return "conduit, " + t.connected_shards + " of " + shards.length + " WebSocket shards connected — " + shards.join("; ");
   }
 
   function logLine(row) {
