@@ -1,13 +1,16 @@
 """Webhook ACK: throughput (wrk, signed deliveries) and open-loop latency at 200 req/s, ours next to a
 bare aiohttp handler that answers 204 (the ceiling for this stack), in the same run.
 
-    python bench/webhook.py [--seconds 4] [--rounds 3] [--db-mb 1024] [--latency-only]
+    python bench/webhook.py [--seconds 4] [--rounds 3] [--db-mb 1024] [--latency-only] [--transports-only]
 
 `--db-mb` grows the database first with processed deliveries of earlier days (a server weeks into
 its life keeps 72 h of them), so the latency runs insert into large tables and indexes.
 
 Each delivery is a twitch-cli-shaped redemption with its own message id, signed with the server's
 secret; ours stores every one in SQLite before its 204. Needs `wrk` (scripts/bench-deps.sh).
+
+Last, the webhook and the conduit transport side by side (bench/transports.py): notification → stored →
+overlay at the same rate, each against its own server in the same run.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import aiohttp
 
 from common import BareServer, ServerProcess, cpu_seconds, machine, median, pct, seed  # isort: skip
 from common import open_loop as send_open_loop  # isort: skip
+import transports  # isort: skip
 from tests.helpers import delivery, redemption_body  # noqa: E402
 
 LUA = r"""
@@ -269,7 +273,12 @@ def main() -> None:
     ap.add_argument("--backlog", type=int, default=20000)
     ap.add_argument("--db-mb", type=int, default=0, help="grow the database to this size first")
     ap.add_argument("--latency-only", action="store_true", help="skip the throughput rounds")
+    ap.add_argument("--transports-only", action="store_true", help="only webhook vs conduit, notification → overlay")
     args = ap.parse_args()
+    if args.transports_only:
+        print(f"machine: {machine()}")
+        transports.report(asyncio.run(transports.run(args.rate, 5.0)), args.rate, 5.0)
+        return
     if args.latency_only:
         args.rounds = 0
     if not shutil.which("wrk"):
@@ -352,6 +361,7 @@ def main() -> None:
             f" processing took {extra_cores[i]:.2f} cores more than the plain run"
         )
     shutil.rmtree(tmp, ignore_errors=True)
+    transports.report(asyncio.run(transports.run(args.rate, 5.0)), args.rate, 5.0)
 
 
 if __name__ == "__main__":

@@ -296,3 +296,21 @@ async def until(check: Callable[[], Any], timeout: float = 10.0, every: float = 
             if found:
                 return
             await asyncio.sleep(every)
+
+
+async def sign_in_over_http(http: Any, url: str) -> dict[str, str]:
+    """Sign in to a server process through the fake Twitch's consent page, as a browser would (`http`: an
+    aiohttp ClientSession with a cookie jar); returns the CSRF header for the API."""
+    from yarl import URL
+
+    async with http.get(f"{url}/oauth/login", allow_redirects=False) as r:
+        assert r.status == 302
+        authorize = r.headers["Location"]
+    assert URL(authorize).query["redirect_uri"] == f"{url}/oauth/callback"  # http://localhost is allowed
+    async with http.get(authorize, allow_redirects=False) as consent:
+        callback = consent.headers["Location"]
+    async with http.get(callback, allow_redirects=False) as r:
+        assert r.status == 302 and r.headers["Location"] == "/admin/", await r.text()
+    async with http.get(f"{url}/api/session") as r:
+        session = await r.json()
+    return {"X-CSRF-Token": session["csrf_token"]}

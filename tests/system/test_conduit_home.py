@@ -15,7 +15,7 @@ import pytest
 from yarl import URL
 
 from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
-from tests.helpers import ServerProcess, free_port, until
+from tests.helpers import ServerProcess, free_port, sign_in_over_http, until
 
 pytestmark = pytest.mark.slow
 
@@ -37,21 +37,6 @@ def home_env(base: str, port: int) -> dict[str, str]:
     }
 
 
-async def sign_in(http: aiohttp.ClientSession, url: str) -> dict[str, str]:
-    """Through the consent page as a browser would; returns the CSRF header for the API."""
-    async with http.get(f"{url}/oauth/login", allow_redirects=False) as r:
-        assert r.status == 302
-        authorize = r.headers["Location"]
-    assert URL(authorize).query["redirect_uri"] == f"{url}/oauth/callback"  # http://localhost is allowed
-    async with http.get(authorize, allow_redirects=False) as consent:
-        callback = consent.headers["Location"]
-    async with http.get(callback, allow_redirects=False) as r:
-        assert r.status == 302 and r.headers["Location"] == "/admin/", await r.text()
-    async with http.get(f"{url}/api/session") as r:
-        session = await r.json()
-    return {"X-CSRF-Token": session["csrf_token"]}
-
-
 async def test_home_production_survives_kill9_without_subscribing_again(
     tmp_path: Path, twitch: tuple[FakeTwitch, str]
 ) -> None:
@@ -65,7 +50,7 @@ async def test_home_production_survives_kill9_without_subscribing_again(
     jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[URL(url)])
     try:
         async with aiohttp.ClientSession(cookie_jar=jar) as http:
-            headers = await sign_in(http, url)
+            headers = await sign_in_over_http(http, url)
             async with http.post(
                 f"{url}/api/rewards", json={"title": "Join", "cost": 10, "bind": "queue"}, headers=headers
             ) as r:
