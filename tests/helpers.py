@@ -180,7 +180,8 @@ def server_env(db_path: Path, port: int, **extra: str) -> dict[str, str]:
 class ServerProcess:
     """`python -m twi_overlay serve` as a real process on a loopback port."""
 
-    def __init__(self, db_path: Path, port: int | None = None, **env: str):
+    def __init__(self, db_path: Path, port: int | None = None, command: tuple[str, ...] = ("serve",), **env: str):
+        self.command = command
         self.port = port or free_port()
         self.env = server_env(db_path, self.port, **env)
         self.proc: subprocess.Popen[bytes] | None = None
@@ -191,7 +192,7 @@ class ServerProcess:
     def start(self, timeout: float = 20.0) -> ServerProcess:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "twi_overlay", "serve"],
+                [sys.executable, "-m", "twi_overlay", *self.command],
                 env=self.env,
                 cwd=ROOT,
                 stdout=log,

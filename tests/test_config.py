@@ -168,3 +168,42 @@ def test_a_home_setup_still_refuses_what_is_unsafe(extra: dict[str, str], proble
     with pytest.raises(ConfigError) as err:
         load_settings({**HOME, **extra})
     assert any(line.startswith(problem) for line in err.value.problems), err.value.problems
+
+
+def test_the_home_command_needs_only_the_twitch_application(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`twi-overlay home`: two values, the rest a home production set-up; what is given wins."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(config, "SOURCE_ROOT", tmp_path / "not-a-checkout")
+    given = {"TWITCH_CLIENT_ID": "id", "TWITCH_CLIENT_SECRET": "secret"}
+    env = config.home_environ(given)
+    s = load_settings(env)
+    assert s.production and s.conduit and s.host == "127.0.0.1" and s.base_url == "http://localhost:8080"
+    assert s.database_path == str(tmp_path / "xdg" / "twi-overlay" / "app.db")
+    assert s.allowed_broadcasters == ("*",) and s.operators == ("*",) and len(s.sse_token_signing_key) == 64
+    kept = tmp_path / "xdg" / "twi-overlay" / ".home-secrets.json"
+    assert kept.stat().st_mode & 0o777 == 0o600
+    assert config.home_environ(given)["SSE_TOKEN_SIGNING_KEY"] == s.sse_token_signing_key  # kept, not remade
+    mine = config.home_environ({**given, "ALLOWED_BROADCASTERS": "me", "PORT": "9000", "APP_ENV": "development"})
+    assert (mine["ALLOWED_BROADCASTERS"], mine["APP_ENV"]) == ("me", "development")
+    assert config.home_problems(given, env) == []
+    wide = config.home_environ({**given, "HOST": "0.0.0.0"})  # noqa: S104
+    assert config.home_problems({**given, "HOST": "0.0.0.0"}, wide)[0].startswith("ALLOWED_BROADCASTERS")  # noqa: S104
+
+
+def test_env_files_are_read_like_systemds_and_a_bad_line_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "f.env"
+    path.write_text("# comment\n\nexport A=1\nB = 'two words'\nC=\"x=y\"\nD=\n")
+    assert config.read_env_file(path) == {"A": "1", "B": "two words", "C": "x=y", "D": ""}
+    path.write_text("A=1\nthis is not a setting\n")
+    with pytest.raises(ValueError, match="line 2 is not KEY=VALUE"):
+        config.read_env_file(path)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "twi_overlay", "home", "--env-file", str(path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "config error: --env-file:" in proc.stderr and "line 2" in proc.stderr

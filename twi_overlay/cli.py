@@ -1,17 +1,19 @@
-"""`twi-overlay serve|migrate|token|maintenance|subscriptions|backup`. Errors go to stderr, with a non-zero exit."""
+"""`twi-overlay serve|home|migrate|token|maintenance|subscriptions|backup`. Errors go to stderr, with a
+non-zero exit."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from twi_overlay.config import ConfigError, Settings, load_settings
+from twi_overlay.config import ConfigError, Settings, home_environ, home_problems, load_settings, read_env_file
 from twi_overlay.ops.logs import setup_logging
 
 log = logging.getLogger("twi_overlay")
@@ -21,15 +23,49 @@ def _settings() -> Settings:
     try:
         return load_settings()
     except ConfigError as exc:
-        for line in exc.problems:
-            print(f"config error: {line}", file=sys.stderr)
-        raise SystemExit(2) from None
+        _refuse(exc.problems)
+
+
+def _refuse(problems: list[str]) -> NoReturn:
+    for line in problems:
+        print(f"config error: {line}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def _load_env_file(path: str | None) -> None:
+    """--env-file: its values for every variable the environment does not set already."""
+    if not path:
+        return
+    file = Path(path)
+    try:
+        found = read_env_file(file)
+    except (OSError, ValueError) as exc:
+        _refuse([f"--env-file: {exc}"])
+    if os.name == "posix" and file.stat().st_mode & 0o077:
+        print(f"warning: {file} holds secrets and others can read it (chmod 600 it)", file=sys.stderr)
+    for key, value in found.items():
+        os.environ.setdefault(key, value)
 
 
 def _logging(settings: Settings) -> None:
     setup_logging(settings.log_level, json=settings.production)
     for warning in settings.warnings:
         log.warning(warning)
+
+
+def cmd_home(args: argparse.Namespace) -> int:
+    """`serve` as a home set-up: production, conduit transport, this PC only (config.home_environ)."""
+    if args.host:
+        os.environ["HOST"] = args.host
+    if args.port is not None:
+        os.environ["PORT"] = str(args.port)  # so the derived http://localhost:PORT matches
+    given = dict(os.environ)
+    env = home_environ(given)
+    problems = home_problems(given, env)
+    if problems:
+        _refuse(problems)
+    os.environ.update(env)
+    return cmd_serve(args)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -223,22 +259,32 @@ def cmd_subscriptions(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="twi-overlay", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--env-file", help="KEY=VALUE lines read first; the environment wins where both set a variable")
     sub = parser.add_subparsers(dest="command")
-    serve = sub.add_parser("serve", help="migrate if needed, then serve (default)")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:  # noqa: A002 - argparse's own word
+        return sub.add_parser(name, help=help, parents=[common])
+
+    serve = command("serve", "migrate if needed, then serve (default)")
     serve.add_argument("--host")
     serve.add_argument("--port", type=int)
     serve.set_defaults(func=cmd_serve)
-    sub.add_parser("migrate", help="apply pending migrations").set_defaults(func=cmd_migrate)
-    token = sub.add_parser("token", help="print a short-lived SSE/API token")
+    home = command("home", "serve on this PC: production, EventSub over a conduit, http://localhost only")
+    home.add_argument("--host")
+    home.add_argument("--port", type=int)
+    home.set_defaults(func=cmd_home)
+    command("migrate", "apply pending migrations").set_defaults(func=cmd_migrate)
+    token = command("token", "print a short-lived SSE/API token")
     token.add_argument("--aud", required=True, choices=["overlay", "admin"])
     token.add_argument("--sub", required=True, help="broadcaster id")
     token.add_argument("--ttl", type=int, default=300, help="seconds (default 300)")
     token.set_defaults(func=cmd_token)
-    sub.add_parser("maintenance", help="run TTL + checkpoint now").set_defaults(func=cmd_maintenance)
-    subs = sub.add_parser("subscriptions", help="EventSub desired vs actual; exit 0 when no difference")
+    command("maintenance", "run TTL + checkpoint now").set_defaults(func=cmd_maintenance)
+    subs = command("subscriptions", "EventSub desired vs actual; exit 0 when no difference")
     subs.add_argument("--apply", action="store_true", help="create missing and delete stale subscriptions first")
     subs.set_defaults(func=cmd_subscriptions)
-    backup = sub.add_parser("backup", help="online backup through SQLite's backup API")
+    backup = command("backup", "online backup through SQLite's backup API")
     backup.add_argument("dest")
     backup.set_defaults(func=cmd_backup)
     return parser
@@ -249,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         args = parser.parse_args(["serve", *(argv or [])])
+    _load_env_file(args.env_file)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

@@ -501,6 +501,74 @@ def _dev_secrets(db_path: str) -> dict[str, str]:
     return data
 
 
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines (systemd's EnvironmentFile, `.env`): blank lines and `#` comments skipped, an
+    `export ` prefix and one pair of surrounding quotes removed. Raises ValueError naming the bad line."""
+    found: dict[str, str] = {}
+    for n, raw in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, sep, value = line.removeprefix("export ").partition("=")
+        key, value = key.strip(), value.strip()
+        if not sep or not key.replace("_", "").isalnum():
+            raise ValueError(f"{path}: line {n} is not KEY=VALUE")
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        found[key] = value
+    return found
+
+
+def home_environ(environ: Mapping[str, str]) -> dict[str, str]:
+    """`twi-overlay home`: production with the conduit transport on this PC, needing only
+    TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET. The rest defaults to a home set-up (anything given wins):
+    loopback only, http://localhost:PORT, the database in the user's data directory, a signing key made
+    once and kept beside it (readable by this user only), and every Twitch account that reaches the
+    page may sign in and run maintenance: only people at this PC can reach it."""
+    env = dict(environ)
+    data = default_data_dir() if not env.get("DATABASE_URL") else Path(_database_path(env["DATABASE_URL"])).parent
+    for key, value in {
+        "APP_ENV": "production",
+        "EVENTSUB_TRANSPORT": "conduit",
+        "HOST": "127.0.0.1",
+        "DATABASE_URL": f"sqlite://{data / 'app.db'}",
+        "ALLOWED_BROADCASTERS": "*",
+        "OPERATORS": "*",
+    }.items():
+        if not env.get(key, "").strip():
+            env[key] = value
+    if not env.get("SSE_TOKEN_SIGNING_KEY", "").strip():
+        env["SSE_TOKEN_SIGNING_KEY"] = _kept_secret(data / ".home-secrets.json", "SSE_TOKEN_SIGNING_KEY")
+    return env
+
+
+def home_problems(environ: Mapping[str, str], env: Mapping[str, str]) -> list[str]:
+    """What `home` refuses: everyone may sign in there only because nobody else can reach the page."""
+    try:
+        loopback = ipaddress.ip_address(env["HOST"]).is_loopback
+    except ValueError:
+        loopback = env["HOST"] == "localhost"
+    if not loopback and not environ.get("ALLOWED_BROADCASTERS", "").strip():
+        return ["ALLOWED_BROADCASTERS: required when HOST is not a loopback address (others could sign in)"]
+    return []
+
+
+def _kept_secret(path: Path, name: str) -> str:
+    """A random secret made once and kept in `path` (mode 0600), so sessions survive restarts."""
+    try:
+        data = orjson.loads(path.read_bytes())
+        if isinstance(data, dict) and isinstance(data.get(name), str) and len(data[name]) >= 32:
+            return str(data[name])
+    except (OSError, orjson.JSONDecodeError):
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, stat.S_IRUSR | stat.S_IWUSR)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(orjson.dumps({name: value}))
+    return value
+
+
 def markdown_table() -> str:
     """The README's configuration table, from the declarations above."""
     lines = ["| variable | default | notes |", "|---|---|---|"]

@@ -1,7 +1,8 @@
-"""The home set-up as a real process: APP_ENV=production with the conduit transport on http://localhost,
-no nginx, no certificate, no open port. Signed in through the fake Twitch, killed with SIGKILL and started
-again: the shards are re-assigned to new sessions without a single new subscription, and a redemption
-made while the process was dead is caught up."""
+"""The home set-up as a real process: `twi-overlay home --env-file F` with the two values of a registered
+Twitch application, which is APP_ENV=production with the conduit transport on http://localhost: no nginx,
+no certificate, no open port. Signed in through the fake Twitch, killed with SIGKILL and started again:
+the shards are re-assigned to new sessions without a single new subscription, a redemption made while
+the process was dead is caught up, and the browser's session still holds."""
 
 from __future__ import annotations
 
@@ -21,20 +22,29 @@ pytestmark = pytest.mark.slow
 
 
 def home_env(base: str, port: int) -> dict[str, str]:
+    """What the test adds to a home set-up: where the fake Twitch is, and a quick first retry."""
     return {
-        "APP_ENV": "production",
-        "EVENTSUB_TRANSPORT": "conduit",
-        "ALLOWED_BROADCASTERS": "real_streamer",
-        "TWITCH_CLIENT_ID": CLIENT_ID,
-        "TWITCH_CLIENT_SECRET": CLIENT_SECRET,
         "TWITCH_API_BASE": base + "/helix",
         "TWITCH_AUTH_BASE": base + "/oauth2",
         "TWITCH_EVENTSUB_WS_URL": "ws" + base.removeprefix("http") + "/ws",
         "EVENTSUB_WS_RETRY_SECS": "0.05",
-        "APP_BASE_URL": f"http://localhost:{port}",
-        "WEBHOOK_SECRET": "",  # none at home: there is no webhook
         "LOG_LEVEL": "info",
+        # Unset what tests.helpers.server_env gives every development server: `home` decides these.
+        "APP_ENV": "",
+        "WEBHOOK_SECRET": "",
+        "SSE_TOKEN_SIGNING_KEY": "",
+        "HOST": "",
     }
+
+
+def env_file(tmp_path: Path) -> Path:
+    """The two values a streamer writes down after registering the application."""
+    path = tmp_path / "twi-overlay.env"
+    path.write_text(
+        f"# from dev.twitch.tv/console\nTWITCH_CLIENT_ID={CLIENT_ID}\nTWITCH_CLIENT_SECRET='{CLIENT_SECRET}'\n"
+    )
+    path.chmod(0o600)
+    return path
 
 
 async def test_home_production_survives_kill9_without_subscribing_again(
@@ -43,8 +53,8 @@ async def test_home_production_survives_kill9_without_subscribing_again(
     fake, base = twitch
     port = free_port()
     url = f"http://localhost:{port}"
-    env = home_env(base, port)
-    server = ServerProcess(tmp_path / "app.db", port, **env)
+    command = ("home", "--env-file", str(env_file(tmp_path)))
+    server = ServerProcess(tmp_path / "app.db", port, command, **home_env(base, port))
     await asyncio.to_thread(server.start)
     # Chromium treats http://localhost as a secure origin, so the production cookies (Secure) work there.
     jar = aiohttp.CookieJar(unsafe=True, treat_as_secure_origin=[URL(url)])
@@ -97,6 +107,8 @@ async def test_home_production_survives_kill9_without_subscribing_again(
                 health = await r.json()
                 assert r.status == 200 and health["checks"]["eventsub"]["connected_shards"] == 2
         assert (tmp_path / "app.db").stat().st_mode & 0o077 == 0
+        assert (tmp_path / ".home-secrets.json").stat().st_mode & 0o777 == 0o600  # the kept signing key
+        assert f"twi-overlay production listening on http://127.0.0.1:{port}" in server.output()
     finally:
         if server.proc is not None and server.proc.poll() is None:
             await asyncio.to_thread(server.terminate)
@@ -120,9 +132,8 @@ async def test_the_overlay_shows_a_redemption_sent_through_the_conduit_within_a_
     seed(tmp_path / "app.db")
     port = free_port()
     url = f"http://localhost:{port}"
-    server = ServerProcess(
-        tmp_path / "app.db", port, **{**home_env(base, port), "ALLOWED_BROADCASTERS": "demo_streamer"}
-    )
+    command = ("home", "--env-file", str(env_file(tmp_path)))
+    server = ServerProcess(tmp_path / "app.db", port, command, **home_env(base, port))
     await asyncio.to_thread(server.start)
     try:
         async with chromium() as browser:
