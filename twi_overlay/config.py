@@ -229,6 +229,9 @@ class Settings:
         secret=True,
     )
     twitch_api_base: str = setting(TWITCH_API_BASE, "TWITCH_API_BASE", "Helix base URL (tests use a fake)", parse=_url)
+    twitch_auth_base: str = setting(
+        TWITCH_AUTH_BASE, "TWITCH_AUTH_BASE", "OAuth base URL (tests use a fake)", parse=_url
+    )
     eventsub_transport: str = setting(
         "webhook",
         "EVENTSUB_TRANSPORT",
@@ -259,9 +262,6 @@ class Settings:
         "conduit transport: first delay before a failed session is opened again (doubling, with jitter, up to 2 min)",
         lo=0.01,
         hi=120,
-    )
-    twitch_auth_base: str = setting(
-        TWITCH_AUTH_BASE, "TWITCH_AUTH_BASE", "OAuth base URL (tests use a fake)", parse=_url
     )
     sse_heartbeat_secs: float = setting(
         25.0, "SSE_HEARTBEAT_SECS", "`:heartbeat` comment interval on every stream", lo=0.05, hi=3600
