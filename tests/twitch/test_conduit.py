@@ -17,7 +17,7 @@ from twi_overlay import keys, repo
 from twi_overlay.ingest.eventsub import HANDLED_TYPES, REDEMPTION_ADD
 from twi_overlay.ops import metrics
 from twi_overlay.twitch import subscriptions
-from twi_overlay.twitch.conduit import CLOSE_REASONS, SHARD_DISABLED
+from twi_overlay.twitch.conduit import CLOSE_REASONS, SHARD_DISABLED, ensure_conduit
 
 
 async def conduit_app(aiohttp_client: Callable[..., Any], settings_env: dict[str, str], base: str, **extra: str) -> Any:
@@ -273,3 +273,40 @@ async def test_a_restart_reassigns_shards_without_subscribing_again(
     assert result["missing"] == [] and result["created"] == 0
     assert [c for c in fake.calls if c[0] in ("create_subscription", "create_conduit")] == created
     assert fake.eventsub.shard_states() == ["enabled", "enabled"]
+
+
+async def test_a_deleted_conduit_is_created_again_with_its_subscriptions(conduit_client: Any, twitch: Any) -> None:
+    """Twitch deletes a conduit after 72 h without a shard (or someone does by hand): its subscriptions
+    end with it. The next session finds it gone, makes a new one, and the subscriptions follow at once."""
+    fake, _ = twitch
+    h, reward_id = await ready(conduit_client, fake)
+    [old] = list(fake.eventsub.conduits)
+    del fake.eventsub.conduits[old]
+    for sub in fake.subscriptions.values():
+        sub["status"] = "conduit_deleted"
+    for session in fake.eventsub.live():
+        await fake.eventsub.close(session.id, 4000)
+    await until(lambda: len(fake.eventsub.conduits) == 1 and old not in fake.eventsub.conduits)
+    [new] = list(fake.eventsub.conduits)
+    await settled(conduit_client, fake)
+
+    def moved() -> bool:
+        live = [s for s in fake.subscriptions.values() if s["status"] == "enabled"]
+        return len(live) == 8 and {s["transport"]["conduit_id"] for s in live} == {new}
+
+    await until(moved)
+    await stored(
+        conduit_client, await fake.eventsub.notify(REDEMPTION_ADD, USER, event(fake, reward_id, "on_new_conduit"))
+    )
+    assert await queue_names(conduit_client, h) == ["on_new_conduit"]
+
+
+async def test_a_conduit_with_other_shard_count_is_resized_to_ours(conduit_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    await ready(conduit_client, fake)
+    [conduit] = fake.eventsub.conduits.values()
+    fake.eventsub._resize(conduit, 3)  # noqa: SLF001 - as if an earlier CONDUIT_SHARDS=3 had made it
+    twitch_client = conduit_client.app[keys.TWITCH]
+    twitch_client.conduit_id = None
+    await ensure_conduit(twitch_client, 2)
+    assert len(conduit.shards) == 2

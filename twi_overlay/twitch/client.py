@@ -105,6 +105,7 @@ class Twitch:
         self.validity: dict[str, tuple[bool, float]] = {}  # broadcaster -> (token valid, checked at)
         self.conduit_id: str | None = None  # EVENTSUB_TRANSPORT=conduit: ours, once found or created
         self.conduit_lock = asyncio.Lock()
+        self.reconcile_soon = asyncio.Event()  # set when subscriptions must be made again (a new conduit)
 
     async def close(self) -> None:
         await self.session.close()

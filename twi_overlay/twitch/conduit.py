@@ -58,8 +58,10 @@ CLIENT_BUGS = frozenset({4001, 4003})  # ours to fix: said loudly, retried all t
 
 
 async def ensure_conduit(twitch: Twitch, shard_count: int) -> str:
-    """Our conduit's id: the first one this client id has (grown to `shard_count` shards if smaller),
-    or a new one. One lock per client, so the shard runner and a reconcile never create two."""
+    """Our conduit's id: the first one this client id has (resized to `shard_count` shards: a shard
+    nobody serves would lose the channels that hash to it), or a new one, whose subscriptions the
+    reconcile then makes at once. One lock per client, so the shard runner and a reconcile never
+    create two."""
     async with twitch.conduit_lock:
         if twitch.conduit_id is not None:
             return twitch.conduit_id
@@ -69,12 +71,12 @@ async def ensure_conduit(twitch: Twitch, shard_count: int) -> str:
         found = [c for c in body.get("data") or [] if isinstance(c, dict) and isinstance(c.get("id"), str)]
         if found:
             conduit = found[0]
-            if int(conduit.get("shard_count") or 0) < shard_count:
+            if int(conduit.get("shard_count") or 0) != shard_count:
                 status, body = await twitch.app_helix(
                     "PATCH", "eventsub/conduits", json={"id": conduit["id"], "shard_count": shard_count}
                 )
                 if status != 200:
-                    raise TwitchError(status, str(body.get("message") or "could not grow the conduit"))
+                    raise TwitchError(status, str(body.get("message") or "could not resize the conduit"))
             log.info("conduit found", extra={"conduit_id": conduit["id"]})
         else:
             status, body = await twitch.app_helix("POST", "eventsub/conduits", json={"shard_count": shard_count})
@@ -82,6 +84,7 @@ async def ensure_conduit(twitch: Twitch, shard_count: int) -> str:
                 raise TwitchError(status, str(body.get("message") or "could not create a conduit"))
             conduit = body["data"][0]
             log.info("conduit created", extra={"conduit_id": conduit["id"], "shard_count": shard_count})
+            twitch.reconcile_soon.set()
         twitch.conduit_id = str(conduit["id"])
         return twitch.conduit_id
 

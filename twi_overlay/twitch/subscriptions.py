@@ -156,15 +156,18 @@ def summary(result: dict[str, Any]) -> str:
 
 
 async def subscriptions_loop(db: Database, twitch: Twitch, tick: float = 10.0, first_retry: float = 5.0) -> None:
-    """Reconcile at start-up and hourly; sooner, with backoff, after a revocation asks for it or after
-    a pass that failed (Twitch down at start-up must not leave us without subscriptions for an hour)."""
+    """Reconcile at start-up and hourly; sooner, with backoff, after a revocation asks for it, after a
+    new conduit was created, or after a pass that failed (Twitch down at start-up must not leave us
+    without subscriptions for an hour)."""
     last = 0.0
     backoff = first_retry
     failing = False
     while True:
         pending = await db.read(repo.subscriptions.count_resubscribe)
         now = time.time()
-        if now - last >= SUBSCRIPTIONS_INTERVAL_SECS or ((pending or failing) and now - last >= backoff):
+        soon = twitch.reconcile_soon.is_set()  # a new conduit: at once (rare, so no backoff)
+        if soon or now - last >= SUBSCRIPTIONS_INTERVAL_SECS or ((pending or failing) and now - last >= backoff):
+            twitch.reconcile_soon.clear()
             if now - last >= SUBSCRIPTIONS_INTERVAL_SECS:
                 await twitch.validate_all()  # start-up and hourly
             last = now
@@ -180,4 +183,7 @@ async def subscriptions_loop(db: Database, twitch: Twitch, tick: float = 10.0, f
             except Exception:
                 log.exception("reconciling subscriptions failed; retrying with backoff")
                 backoff, failing = (min(backoff * 2, 600.0) if failing else backoff), True
-        await asyncio.sleep(tick)
+        try:  # a new conduit asks for its subscriptions at once, not at the next tick
+            await asyncio.wait_for(twitch.reconcile_soon.wait(), tick)
+        except TimeoutError:
+            pass
