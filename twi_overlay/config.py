@@ -367,6 +367,11 @@ class Settings:
         return self.eventsub_transport == "conduit"
 
     @property
+    def loopback_only(self) -> bool:
+        """A production home set-up: served on http://localhost, to this PC only."""
+        return self.production and self.conduit and loopback_url(self.base_url)
+
+    @property
     def twitch_configured(self) -> bool:
         return bool(self.twitch_client_id and self.twitch_client_secret)
 

@@ -106,6 +106,12 @@ async def test_home_production_survives_kill9_without_subscribing_again(
             async with http.get(f"{url}/healthz") as r:
                 health = await r.json()
                 assert r.status == 200 and health["checks"]["eventsub"]["connected_shards"] == 2
+            # A page elsewhere whose domain resolves to 127.0.0.1 (DNS rebinding) reaches the port, not us.
+            for host, status in ((f"evil.example:{port}", 421), (f"127.0.0.1:{port}", 200), (f"[::1]:{port}", 200)):
+                async with http.get(f"http://127.0.0.1:{port}/healthz", headers={"Host": host}) as r:
+                    assert r.status == status, host
+                    if status == 421:
+                        assert (await r.json())["error"]["code"] == "wrong_host"
         assert (tmp_path / "app.db").stat().st_mode & 0o077 == 0
         assert (tmp_path / ".home-secrets.json").stat().st_mode & 0o777 == 0o600  # the kept signing key
         assert f"twi-overlay production listening on http://127.0.0.1:{port}" in server.output()

@@ -310,6 +310,7 @@ class ConduitTransport:
                         self._keepalive_from(session)
                         await self._assign(shard, session)  # after every new welcome
                         await old.close()
+                        sockets.remove(old)  # a session moved daily for weeks keeps no trail of dead sockets
                         metrics.EVENTSUB_WS_RECONNECTS.labels("session_reconnect").inc()
                         log.info("eventsub session moved", extra={"shard": shard.id})
                     continue

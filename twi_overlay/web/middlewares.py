@@ -9,6 +9,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from twi_overlay import keys
+from twi_overlay.config import LOOPBACK_HOSTS
 from twi_overlay.ops import metrics
 from twi_overlay.web.errors import ApiError, error_response
 
@@ -16,9 +18,21 @@ log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
+def _foreign_host(request: web.Request) -> bool:
+    """A home set-up answers only to the names of this PC: a page elsewhere that points its own domain
+    at 127.0.0.1 (DNS rebinding) reaches the port, but with its own name in Host."""
+    if not request.app[keys.SETTINGS].loopback_only:
+        return False
+    host = request.host.lower()
+    name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
+    return name not in LOOPBACK_HOSTS
+
+
 @web.middleware
 async def edge_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
+        if _foreign_host(request):
+            raise ApiError(421, "wrong_host", "this server answers only to localhost")
         response = await handler(request)
     except ApiError as exc:
         response = exc.response()
