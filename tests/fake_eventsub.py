@@ -88,10 +88,12 @@ class FakeEventSub:
     patches: list[dict[str, Any]] = field(default_factory=list)  # PATCH conduits/shards bodies
     twitch_base: str = "ws://127.0.0.1:0"  # where reconnect URLs point: set once the fake listens
     refuse: bool = False  # new sockets are refused (Twitch unreachable)
+    refused_at: list[float] = field(default_factory=list)  # monotonic time of each refused socket
 
     # -- the socket ----------------------------------------------------------------------------------
     async def ws_handler(self, request: web.Request) -> web.StreamResponse:
         if self.refuse:
+            self.refused_at.append(time.monotonic())
             return web.Response(status=503, text="unavailable")
         ws = web.WebSocketResponse(autoping=False, max_msg_size=0)
         await ws.prepare(request)
@@ -316,6 +318,10 @@ class FakeEventSub:
         await asyncio.sleep(self.reconnect_grace)
         if session.status != "closed":
             await self.close(session.id, 4004)
+
+    @property
+    def refused(self) -> int:
+        return len(self.refused_at)
 
     def home_shard(self, channel: str) -> int:
         """The shard a channel's notifications go to first in the first conduit: a hash of its id."""

@@ -4,6 +4,8 @@ session_reconnect, the keepalive watchdog, every close code, a disabled shard, o
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -160,12 +162,15 @@ async def test_a_silent_session_is_replaced_by_the_keepalive_watchdog(
     timeouts = metrics.EVENTSUB_WS_KEEPALIVE_TIMEOUTS._value.get()
     first = {s.id for s in fake.eventsub.live()}
     fake.eventsub.keepalives = False  # the sockets stay open but go silent
+    fake.add_redemption(reward_id, user_name="while_silent")  # its notification lost with the dead socket
     await until(lambda: metrics.EVENTSUB_WS_KEEPALIVE_TIMEOUTS._value.get() - timeouts >= 2)
     fake.eventsub.keepalives = True
     await settled(client, fake)
     assert not first & {s.id for s in fake.eventsub.live()}  # both replaced
     await stored(client, await fake.eventsub.notify(REDEMPTION_ADD, USER, event(fake, reward_id, "after_silence")))
-    assert await queue_names(client, h) == ["after_silence"]
+    # Caught up once, delivered once: the catch-up also sees "after_silence" on Twitch and adds nothing.
+    await settled(client, fake)
+    assert await queue_names(client, h) == ["while_silent", "after_silence"]
 
 
 @pytest.mark.parametrize("code", sorted(CLOSE_REASONS))
@@ -310,3 +315,65 @@ async def test_a_conduit_with_other_shard_count_is_resized_to_ours(conduit_clien
     twitch_client.conduit_id = None
     await ensure_conduit(twitch_client, 2)
     assert len(conduit.shards) == 2
+
+
+async def test_failing_sessions_back_off_with_jitter(conduit_client: Any, twitch: Any) -> None:
+    fake, _ = twitch
+    await ready(conduit_client, fake)
+    fake.eventsub.refuse = True  # Twitch's WebSocket service is down
+    attempts_before = fake.eventsub.refused
+    started = time.monotonic()
+    for session in fake.eventsub.live():
+        await fake.eventsub.close(session.id, 4000)
+    await until(lambda: fake.eventsub.refused - attempts_before >= 2)  # each shard failed once
+    await asyncio.sleep(1.0)  # a window to count the tries in
+    # Doubling from 0.01 s, each wait between half and all of its ceiling: at most 8 tries a shard in a
+    # second (0.005 * (2**8 - 1) > 1). A fixed delay with the same start would make about 130.
+    tries = fake.eventsub.refused - attempts_before
+    assert 4 <= tries <= 18, tries
+    assert time.monotonic() - started >= 1.0
+    fake.eventsub.refuse = False
+    await settled(conduit_client, fake)
+
+
+async def test_the_cli_reconciles_the_conduits_subscriptions(conduit_client: Any, twitch: Any) -> None:
+    """`twi-overlay subscriptions` from another process finds the same conduit and works as with webhooks."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.helpers import ROOT
+
+    fake, _ = twitch
+    await ready(conduit_client, fake)
+    settings = conduit_client.app[keys.SETTINGS]
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{settings.database_path}",
+        "EVENTSUB_TRANSPORT": "conduit",
+        "TWITCH_CLIENT_ID": settings.twitch_client_id,
+        "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
+        "TWITCH_API_BASE": settings.twitch_api_base,
+        "TWITCH_AUTH_BASE": settings.twitch_auth_base,
+        "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key,
+    }
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "twi_overlay", "subscriptions", *args],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    ok = await asyncio.to_thread(cli)
+    assert ok.returncode == 0 and "0 missing, 0 stale" in ok.stdout, ok.stdout + ok.stderr
+    gone = next(s for s in fake.subscriptions.values() if s["type"] == REDEMPTION_ADD)
+    del fake.subscriptions[gone["id"]]
+    applied = await asyncio.to_thread(cli, "--apply")
+    assert applied.returncode == 0 and "created 1" in applied.stdout, applied.stdout + applied.stderr
+    assert len(fake.eventsub.conduits) == 1  # found, not made again
+    [again] = [s for s in fake.subscriptions.values() if s["type"] == REDEMPTION_ADD]
+    assert again["transport"] == {"method": "conduit", "conduit_id": next(iter(fake.eventsub.conduits))}
