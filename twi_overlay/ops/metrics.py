@@ -57,5 +57,10 @@ POLICY_COMMANDS = Counter("policy_commands_total", "Commands executed", ["type",
 HELIX_REQUESTS = Counter("helix_requests_total", "Helix API requests", ["endpoint", "status"])
 EVENTSUB_SUBSCRIPTIONS = Gauge("eventsub_subscriptions", "EventSub subscriptions known", ["status"])
 CATCHUP_FAILURES = Counter("catchup_failures_total", "Missed redemptions the catch-up could not add")
+GC_CLEAN_SECONDS = Histogram(
+    "gc_clean_seconds",
+    "Full garbage-collection passes run by the steward",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 BACKGROUND_RESTARTS = Counter("background_restarts_total", "Background loops started again after a failure", ["loop"])
 HTTP_ERRORS = Counter("http_errors_total", "Error responses by status", ["status"])

@@ -30,7 +30,7 @@ import contextlib
 import secrets
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -376,13 +376,25 @@ class Hub:
         if stream is not None:
             self._remove(stream, client, "closed")
 
+    @property
+    def broadcasters(self) -> int:
+        """Broadcasters the hub keeps a stream state for (how the heartbeats are sliced)."""
+        return len(self._streams)
+
     def heartbeat(self, part: int = 0, parts: int = 1) -> None:
         """`:heartbeat` to the streams of one slice of the broadcasters (all of them by default)."""
-        for broadcaster_id in list(self._streams)[part::parts]:
-            stream = self._streams[broadcaster_id]
-            if stream.clients:
+        self.heartbeat_to(list(self._streams)[part::parts])
+
+    def heartbeat_to(self, broadcaster_ids: Iterable[str]) -> None:
+        """`:heartbeat` to the streams of these broadcasters (one gone meanwhile is skipped)."""
+        for broadcaster_id in broadcaster_ids:
+            stream = self._streams.get(broadcaster_id)
+            if stream is not None and stream.clients:
                 stream.heartbeat_due = True
                 self._kick(broadcaster_id, stream)
+
+    def broadcaster_ids(self) -> list[str]:
+        return list(self._streams)
 
     def close_streams(self, broadcaster_id: str, which: Callable[[Client], bool]) -> int:
         """Ends the broadcaster's streams that `which` picks (a rotated key, a signed-out session), at
