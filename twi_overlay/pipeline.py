@@ -17,7 +17,7 @@ from twi_overlay import pacing, repo
 from twi_overlay.domain.events import admin_event
 from twi_overlay.domain.outcomes import Refused
 from twi_overlay.domain.runner import execute
-from twi_overlay.ingest.eventsub import RECONSENT_REASONS, RESUBSCRIBE_REASONS, normalise
+from twi_overlay.ingest.eventsub import MOCK_PREFIX, RECONSENT_REASONS, RESUBSCRIBE_REASONS, normalise
 from twi_overlay.ops import metrics
 from twi_overlay.ops.tap import Tap
 from twi_overlay.repo.events import StoredDelivery
@@ -85,7 +85,7 @@ def process_row(tx: Tx, row: StoredDelivery) -> str:
                 norm.broadcaster_id,
                 norm.command,
                 norm.payload,
-                source="twitch",
+                source="mock" if row.message_id.startswith(MOCK_PREFIX) else "twitch",
                 idempotency_key=norm.idempotency_key,
             )
             if isinstance(result, Refused):

@@ -32,3 +32,21 @@ async def test_forged_or_missing_state_is_refused(app_client: Any) -> None:
 async def test_login_without_twitch_credentials_says_so(client: Any) -> None:
     r = await client.get("/oauth/login", allow_redirects=False)
     assert r.status == 503 and (await r.json())["error"]["code"] == "twitch_not_configured"
+    assert "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET" in (await r.json())["error"]["message"]
+    # A browser following "Sign in with Twitch" gets a page saying what is missing and how to set it.
+    page = await client.get("/oauth/login", headers={"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"})
+    text = await page.text()
+    assert page.status == 503 and page.content_type == "text/html"
+    assert "TWITCH_CLIENT_ID" in text and "/oauth/callback" in text and 'href="/_debug/login"' in text
+
+
+async def test_creating_a_reward_before_connecting_twitch_says_to_sign_in(app_client: Any) -> None:
+    """The development login has a channel but no Twitch grant: not "sign in again", but "sign in"."""
+    await app_client.get("/_debug/login", allow_redirects=False)
+    session = await (await app_client.get("/api/session")).json()
+    r = await app_client.post(
+        "/api/rewards", json={"title": "Join", "cost": 5}, headers={"X-CSRF-Token": session["csrf_token"]}
+    )
+    error = (await r.json())["error"]
+    assert r.status == 409 and error["code"] == "needs_reconsent"
+    assert error["message"] == "this channel is not connected to Twitch: sign in with Twitch first"

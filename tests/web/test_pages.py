@@ -20,8 +20,30 @@ async def test_mock_redemption_goes_through_the_pipeline(client: Any) -> None:
     assert r.status == 202
     await client.app[keys.PROCESSOR].drain()
     state = await (await client.get("/api/state", headers=admin_headers())).json()
-    assert [(e["user_name"], e["user_input"], e["source"]) for e in state["queue"]] == [("Mocky", "hello", "twitch")]
+    assert [(e["user_name"], e["user_input"], e["source"]) for e in state["queue"]] == [("Mocky", "hello", "mock")]
     await error(await client.post("/_debug/mock/redemption", json={}), 401)
+
+
+async def test_a_fresh_development_login_queues_the_first_mock_and_tells_twitch_nothing(client: Any) -> None:
+    """The first evening: sign in with the development login, press "Mock redemption" once."""
+    r = await client.get("/_debug/login", allow_redirects=False)
+    assert r.status == 302
+    session = await (await client.get("/api/session")).json()
+    h = {"X-CSRF-Token": session["csrf_token"]}
+    assert (await client.post("/_debug/mock/redemption", json={"user_name": "First"}, headers=h)).status == 202
+    await client.app[keys.PROCESSOR].drain()
+    state = await (await client.get("/api/state")).json()
+    [entry] = state["queue"]
+    assert (entry["user_name"], entry["source"], entry["helix_status"]) == ("First", "mock", None)
+    log = await (await client.get("/api/commands")).json()
+    assert [(c["type"], c["source"]) for c in log["data"]] == [("redemption.add", "mock")]
+    assert (
+        await client.post(
+            "/api/commands", json={"type": "queue.complete", "payload": {"entry_id": entry["id"]}}, headers=h
+        )
+    ).status == 200
+    history = await (await client.get("/api/history")).json()
+    assert history["data"][0]["helix_status"] is None  # not "Twitch: pending" for good
 
 
 async def test_production_hides_dev_login_and_mocks(aiohttp_client: Any, settings_env: dict[str, str]) -> None:

@@ -29,6 +29,7 @@ HANDLED_TYPES = (
     STREAM_ONLINE,
     STREAM_OFFLINE,
 )
+MOCK_PREFIX = "mock-"  # message ids of development's mock redemptions (web/pages.py): logged as source "mock"
 MESSAGE_TYPES = ("notification", "webhook_callback_verification", "revocation")
 RESUBSCRIBE_REASONS = frozenset({"notification_failures_exceeded", "version_removed"})
 RECONSENT_REASONS = frozenset({"authorization_revoked", "user_removed"})

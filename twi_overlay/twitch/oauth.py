@@ -5,6 +5,7 @@ does not match the cookie is refused (login CSRF)."""
 
 from __future__ import annotations
 
+import html
 import logging
 import secrets
 
@@ -23,17 +24,49 @@ log = logging.getLogger(__name__)
 STATE_COOKIE = "twi_oauth_state"
 
 
+NOT_CONFIGURED = (
+    "Twitch is not configured on this server: register an application at dev.twitch.tv, set"
+    ' TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET (the README\'s "Connect Twitch") and restart it'
+)
+
+
 def twitch_of(app: web.Application) -> Twitch:
     """The Twitch client, or a clear 503 when TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set."""
     twitch = app.get(keys.TWITCH)
     if twitch is None:
-        hint = "; in development use /_debug/login" if app[keys.SETTINGS].development else ""
-        raise ApiError(503, "twitch_not_configured", "TWITCH_CLIENT_ID and TWITCH_CLIENT_SECRET are not set" + hint)
+        hint = "; meanwhile the development login works without Twitch" if app[keys.SETTINGS].development else ""
+        raise ApiError(503, "twitch_not_configured", NOT_CONFIGURED + hint)
     return twitch
 
 
+NOT_CONFIGURED_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Twitch is not configured</title></head>
+<body style="font: 16px system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>Twitch is not configured on this server yet</h1>
+<p>To sign in with Twitch, the server needs a Twitch application:</p>
+<ol>
+<li>At <a href="https://dev.twitch.tv/console/apps">dev.twitch.tv/console/apps</a>, register one with the
+OAuth redirect URL <code>{redirect}</code>.</li>
+<li>Set <code>TWITCH_CLIENT_ID</code> and <code>TWITCH_CLIENT_SECRET</code> (in the environment, or in the
+file given to <code>--env-file</code>) and restart the server.</li>
+</ol>
+{dev}
+</body></html>
+"""
+
+
 async def login(request: web.Request) -> web.StreamResponse:
-    twitch_of(request.app)
+    conf = request.app[keys.SETTINGS]
+    if request.app.get(keys.TWITCH) is None and "text/html" in request.headers.get("Accept", ""):
+        # A person in a browser (who followed "Sign in with Twitch"): a page that says what to do.
+        dev = (
+            '<p>Meanwhile, in development: <a href="/_debug/login">the development login</a> (a demo channel).</p>'
+            if conf.development
+            else ""
+        )
+        page = NOT_CONFIGURED_PAGE.format(redirect=html.escape(conf.oauth_redirect_uri), dev=dev)
+        return web.Response(status=503, text=page, content_type="text/html")
+    twitch_of(request.app)  # anyone else: the JSON error
     state = secrets.token_urlsafe(24)
     response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state))
     response.set_cookie(

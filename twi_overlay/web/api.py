@@ -193,8 +193,14 @@ async def post_reward(request: web.Request) -> web.Response:
     twitch = twitch_of(request.app)
     try:
         reward = await twitch.create_reward(who.broadcaster_id, title.strip(), cost)
-    except ReconsentNeeded:
-        raise ApiError(409, "needs_reconsent", "sign in with Twitch again to create rewards") from None
+    except ReconsentNeeded as exc:
+        if exc.message == "not connected to Twitch":  # e.g. the development login: never signed in with Twitch
+            raise ApiError(
+                409, "needs_reconsent", "this channel is not connected to Twitch: sign in with Twitch first"
+            ) from None
+        raise ApiError(
+            409, "needs_reconsent", "Twitch asks you to sign in again before rewards can be created"
+        ) from None
     except TwitchError as exc:
         raise ApiError(502, "twitch_error", f"Twitch refused: {exc.message}") from None
     result = await request.app[keys.DB].write(_created_reward, who.broadcaster_id, reward, bind)

@@ -14,7 +14,7 @@ from aiohttp import web
 
 from twi_overlay import keys, repo
 from twi_overlay.domain import settings
-from twi_overlay.ingest.eventsub import REDEMPTION_ADD
+from twi_overlay.ingest.eventsub import MOCK_PREFIX, REDEMPTION_ADD
 from twi_overlay.store.tx import Tx
 from twi_overlay.stream import wire
 from twi_overlay.web.auth import Principal, admin_principal, is_operator, new_session, set_session_cookie
@@ -64,9 +64,16 @@ async def _debug_guard(request: web.Request) -> Principal | None:
 
 
 def _dev_login(tx: Tx) -> tuple[str, str]:
+    """The demo broadcaster, whose first settings bind the mock reward to the queue (so the first "Mock
+    redemption" joins it). The mock reward is not on Twitch: nothing is ever sent there for it."""
     b = DEMO_BROADCASTER
     repo.broadcasters.upsert(tx, b["id"], b["login"], b["display_name"])
-    settings.load(tx, b["id"])
+    if repo.settings.get(tx, b["id"]) is None:
+        doc = settings.default_settings()
+        doc["rewards"] = {MOCK_REWARD_ID: "queue"}
+        repo.settings.insert(tx, b["id"], doc)
+    repo.rewards.upsert(tx, b["id"], MOCK_REWARD_ID, title="Mock redemption (development)", cost=100)
+    repo.rewards.set_managed(tx, b["id"], MOCK_REWARD_ID, False)
     return new_session(tx, b["id"])
 
 
@@ -142,7 +149,7 @@ async def mock_redemption(request: web.Request) -> web.Response:
     doc = mock_redemption_body(
         who.broadcaster_id, b.login if b else "", fields["reward_id"], fields["user_name"], fields["user_input"]
     )
-    message_id = "mock-" + str(uuid.uuid4())
+    message_id = MOCK_PREFIX + str(uuid.uuid4())
     await request.app[keys.DB].write(
         repo.events.insert_one,
         message_id,
