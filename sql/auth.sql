@@ -2,8 +2,12 @@
 SELECT broadcaster_id FROM overlay_keys WHERE key_hash = :key_hash;
 
 -- name: set_overlay_key
-INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (:broadcaster_id, :key_hash, :now)
-ON CONFLICT (broadcaster_id) DO UPDATE SET key_hash = excluded.key_hash, created_at = excluded.created_at;
+INSERT INTO overlay_keys (broadcaster_id, key_hash, nonce, created_at) VALUES (:broadcaster_id, :key_hash, :nonce, :now)
+ON CONFLICT (broadcaster_id) DO UPDATE SET key_hash = excluded.key_hash, nonce = excluded.nonce,
+    created_at = excluded.created_at;
+
+-- name: overlay_key_of
+SELECT key_hash, nonce, created_at FROM overlay_keys WHERE broadcaster_id = :broadcaster_id;
 
 -- name: insert_session
 INSERT INTO sessions (id_hash, broadcaster_id, csrf_token, created_at, expires_at)

@@ -176,3 +176,44 @@ async def test_a_body_split_over_two_tcp_segments_is_read_whole(client: Any) -> 
 @pytest.mark.parametrize("limit", ["²", "0", "501", "-1", "1e3", "", "ten"])
 async def test_a_bad_limit_is_a_400(client: Any, limit: str) -> None:
     await error(await client.get(f"/api/commands?limit={limit}", headers=admin_headers()), 400, "invalid_limit")
+
+
+async def test_the_overlay_url_can_be_shown_again_and_only_rotating_changes_it(client: Any) -> None:
+    h = admin_headers()
+    shown = await (await client.get("/api/overlay-key", headers=h)).json()
+    assert (shown["url"], shown["reason"]) == (None, "no_key")
+    made = await (await client.post("/api/overlay-key", json={}, headers=h)).json()
+    for _ in range(2):  # a reload, and another: the same URL each time
+        again = await (await client.get("/api/overlay-key", headers=h)).json()
+        assert again == {"key": made["key"], "url": made["url"]}
+    token = await client.post("/api/sse-token", json={"key": made["key"]})
+    assert token.status == 200  # the shown key is the working key
+    rotated = await (await client.post("/api/overlay-key", json={}, headers=h)).json()
+    assert rotated["key"] != made["key"]
+    assert (await (await client.get("/api/overlay-key", headers=h)).json())["key"] == rotated["key"]
+    # The key is stored only as its hash: the database alone cannot give it back.
+    stored = await client.app[keys.DB].read(
+        lambda tx: tx.one("SELECT key_hash, nonce FROM overlay_keys WHERE broadcaster_id = ?", [BROADCASTER])
+    )
+    assert rotated["key"] not in (stored["key_hash"], stored["nonce"])
+
+
+async def test_an_overlay_key_that_cannot_be_derived_says_why(client: Any) -> None:
+    from twi_overlay.web.auth import sha256_hex
+
+    def old_style(tx: Any) -> None:  # a key made before keys could be shown again: no nonce
+        tx.execute(
+            "INSERT INTO overlay_keys (broadcaster_id, key_hash, created_at) VALUES (?, ?, 0)",
+            [BROADCASTER, sha256_hex("an-old-key")],
+        )
+
+    await client.app[keys.DB].write(old_style)
+    shown = await (await client.get("/api/overlay-key", headers=admin_headers())).json()
+    assert (shown["url"], shown["reason"]) == (None, "not_derivable") and "rotate once" in shown["message"]
+
+    def other_signing_key(tx: Any) -> None:  # as if SSE_TOKEN_SIGNING_KEY had changed since
+        tx.execute("UPDATE overlay_keys SET nonce = 'n' WHERE broadcaster_id = ?", [BROADCASTER])
+
+    await client.app[keys.DB].write(other_signing_key)
+    shown = await (await client.get("/api/overlay-key", headers=admin_headers())).json()
+    assert (shown["url"], shown["reason"]) == (None, "signing_key_changed")

@@ -23,8 +23,16 @@ def overlay_key_owner(tx: Tx, key_hash: str) -> str | None:
     return None if row is None else str(row["broadcaster_id"])
 
 
-def set_overlay_key(tx: Tx, broadcaster_id: str, key_hash: str) -> None:
-    tx.execute(Q.set_overlay_key, {"broadcaster_id": broadcaster_id, "key_hash": key_hash, "now": time.time()})
+def set_overlay_key(tx: Tx, broadcaster_id: str, key_hash: str, nonce: str | None = None) -> None:
+    tx.execute(
+        Q.set_overlay_key, {"broadcaster_id": broadcaster_id, "key_hash": key_hash, "nonce": nonce, "now": time.time()}
+    )
+
+
+def overlay_key_of(tx: Tx, broadcaster_id: str) -> tuple[str, str | None, float] | None:
+    """(key hash, nonce or None for a key made before keys could be shown again, created at)."""
+    row = tx.one(Q.overlay_key_of, {"broadcaster_id": broadcaster_id})
+    return None if row is None else (row["key_hash"], row["nonce"], row["created_at"])
 
 
 def insert_session(tx: Tx, id_hash: str, broadcaster_id: str, csrf_token: str, expires_at: float) -> None:

@@ -25,6 +25,7 @@ from twi_overlay.web.auth import (
     SESSION_COOKIE,
     STREAM_SCOPE,
     admin_principal,
+    current_overlay_key,
     delete_session,
     is_operator,
     key_id,
@@ -142,11 +143,28 @@ async def post_sse_token(request: web.Request) -> web.Response:
 
 async def post_overlay_key(request: web.Request) -> web.Response:
     who = await admin_principal(request)
-    key = await request.app[keys.DB].write(rotate_overlay_key, who.broadcaster_id)
+    settings = request.app[keys.SETTINGS]
+    key = await request.app[keys.DB].write(rotate_overlay_key, who.broadcaster_id, settings.sse_token_signing_key)
     # Overlays opened with the old key stop now; their tokens are refused from here on (stream/sse.py).
     request.app[keys.HUB].close_streams(who.broadcaster_id, lambda c: c.credential.startswith("key:"))
-    base = request.app[keys.SETTINGS].base_url
-    return json_response({"key": key, "url": f"{base}/overlay/#key={key}"})
+    return json_response({"key": key, "url": f"{settings.base_url}/overlay/#key={key}"})
+
+
+OVERLAY_KEY_MISSING = {
+    "no_key": "no overlay key yet: rotate to make one",
+    "not_derivable": "this key was made before keys could be shown again: rotate once to see the URL from now on",
+    "signing_key_changed": "SSE_TOKEN_SIGNING_KEY changed since this key was made: rotate to get a working URL",
+}
+
+
+async def get_overlay_key(request: web.Request) -> web.Response:
+    """The current overlay URL, as often as asked (OBS keeps working): rotating is a separate choice."""
+    who = await admin_principal(request)
+    settings = request.app[keys.SETTINGS]
+    key, why = await request.app[keys.DB].read(current_overlay_key, who.broadcaster_id, settings.sse_token_signing_key)
+    if key is None:
+        return json_response({"key": None, "url": None, "reason": why, "message": OVERLAY_KEY_MISSING[why]})
+    return json_response({"key": key, "url": f"{settings.base_url}/overlay/#key={key}"})
 
 
 def _rewards_view(tx: Tx, broadcaster_id: str) -> list[dict[str, Any]]:
@@ -360,6 +378,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/maintenance", post_maintenance)
     app.router.add_post("/api/sse-token", post_sse_token)
     app.router.add_post("/api/overlay-key", post_overlay_key)
+    app.router.add_get("/api/overlay-key", get_overlay_key)
     app.router.add_get("/api/rewards", get_rewards)
     app.router.add_post("/api/rewards", post_reward)
     app.router.add_get("/api/history", get_history)

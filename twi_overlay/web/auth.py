@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import hmac
 import secrets
 import time
 from dataclasses import dataclass
@@ -156,10 +158,32 @@ def set_session_cookie(response: web.StreamResponse, cookie: str, secure: bool) 
     )
 
 
-def rotate_overlay_key(tx: Tx, broadcaster_id: str) -> str:
-    key = secrets.token_urlsafe(32)
-    repo.auth.set_overlay_key(tx, broadcaster_id, sha256_hex(key))
+def derive_overlay_key(signing_key: str, broadcaster_id: str, nonce: str) -> str:
+    """An overlay key is HMAC(signing key, broadcaster, nonce): the database keeps only its hash and the
+    nonce, so the admin page can show the URL again, and only a holder of the signing key can."""
+    mac = hmac.new(signing_key.encode(), f"overlay-key\0{broadcaster_id}\0{nonce}".encode(), hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).rstrip(b"=").decode()
+
+
+def rotate_overlay_key(tx: Tx, broadcaster_id: str, signing_key: str) -> str:
+    nonce = secrets.token_urlsafe(16)
+    key = derive_overlay_key(signing_key, broadcaster_id, nonce)
+    repo.auth.set_overlay_key(tx, broadcaster_id, sha256_hex(key), nonce)
     return key
+
+
+def current_overlay_key(tx: Tx, broadcaster_id: str, signing_key: str) -> tuple[str | None, str]:
+    """(the key, "") or (None, why it cannot be shown: none yet, made before, the signing key changed)."""
+    found = repo.auth.overlay_key_of(tx, broadcaster_id)
+    if found is None:
+        return None, "no_key"
+    key_hash, nonce, _created_at = found
+    if nonce is None:
+        return None, "not_derivable"
+    key = derive_overlay_key(signing_key, broadcaster_id, nonce)
+    if not hmac.compare_digest(sha256_hex(key), key_hash):
+        return None, "signing_key_changed"
+    return key, ""
 
 
 def overlay_key_owner(tx: Tx, key: str) -> str | None:

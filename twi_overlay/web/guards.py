@@ -38,6 +38,7 @@ GUARDS: dict[str, str] = {
     "POST /api/maintenance": OPERATOR,
     "POST /api/sse-token": OVERLAY_KEY,
     "POST /api/overlay-key": ADMIN,
+    "GET /api/overlay-key": ADMIN,
     "GET /api/rewards": ADMIN,
     "POST /api/rewards": ADMIN,
     "GET /api/history": ADMIN,

@@ -321,8 +321,16 @@
     list.replaceChildren.apply(list, res.data.data.map(logLine));
   }
 
+  // The current overlay URL is shown every time the page loads; rotating is a separate, confirmed choice.
+  async function loadOverlayUrl() {
+    var res = await api("GET", "/api/overlay-key");
+    if (!res.ok) return;
+    $("overlay-url").value = res.data.url || "";
+    $("overlay-url").placeholder = res.data.url ? "" : res.data.message;
+  }
+
   async function rotateKey() {
-    if ($("overlay-url").value && !confirm("The current overlay URL will stop working. Rotate?")) return;
+    if ($("overlay-url").value && !confirm("Make a new overlay URL? The current one stops working at once, and every OBS source using it must get the new one.")) return;
     var res = await api("POST", "/api/overlay-key", {});
     if (res.ok) { $("overlay-url").value = res.data.url; notice("New overlay URL ready: paste it into OBS."); }
     else notice(errorText(res), "error");
@@ -384,7 +392,7 @@
     $("maintenance").hidden = !session.data.operator;  // the TTL job is the whole server's: operators only
     await loadState();
     fillSettings();
-    loadRewards(); loadHistory(); loadFailedUpdates(); loadLog(); loadStatus();
+    loadRewards(); loadHistory(); loadFailedUpdates(); loadLog(); loadStatus(); loadOverlayUrl();
 
     $("pick-next").addEventListener("click", function () { command("queue.pick", { count: 1 }); });
     $("pick-random").addEventListener("click", function () { command("queue.pick", { count: 1, random: true }); });
