@@ -1,5 +1,5 @@
-"""Screenshots of the overlay and the admin page for the README (docs/screenshots/), taken in headless
-Chromium against a real server with a little demo data.
+"""Screenshots of the overlay, the admin page and the public queue page for the README
+(docs/screenshots/), taken in headless Chromium against a real server with a little demo data.
 
     .venv/bin/python scripts/screenshots.py
 """
@@ -64,6 +64,14 @@ async def main() -> None:
                 headers=admin_headers(BROADCASTER),
                 json={"type": "counter.set", "payload": {"name": "deaths", "value": 7}},
             )
+            await s.post(
+                server.url + "/api/commands",
+                headers=admin_headers(BROADCASTER),
+                json={
+                    "type": "settings.update",
+                    "payload": {"version": 1, "settings": {"public_page": {"enabled": True, "show_notes": True}}},
+                },
+            )
         async with chromium() as browser:
             overlay = await browser.new_page(viewport={"width": 1920, "height": 1080})
             await overlay.goto(f"{server.url}/overlay/#key={OVERLAY_KEY}")
@@ -79,9 +87,15 @@ async def main() -> None:
             await admin.wait_for_function("document.getElementById('overlay-url').value.includes('#key=')")
             await asyncio.sleep(0.3)
             await admin.screenshot(path=str(OUT / "admin.png"), full_page=True)
+            public = await browser.new_page(viewport={"width": 390, "height": 640})
+            await public.goto(server.url + "/q/demo_streamer")
+            await public.wait_for_selector("#entries li")
+            await public.fill("#find", "mocha")
+            await public.wait_for_selector("#entries li.hit")
+            await public.screenshot(path=str(OUT / "public.png"))
     finally:
         server.stop()
-    print(f"wrote {OUT / 'overlay.png'} and {OUT / 'admin.png'}")
+    print(f"wrote {OUT / 'overlay.png'}, {OUT / 'admin.png'} and {OUT / 'public.png'}")
 
 
 if __name__ == "__main__":

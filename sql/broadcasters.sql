@@ -28,3 +28,6 @@ SELECT id FROM broadcasters WHERE access_token IS NOT NULL ORDER BY id;
 -- name: with_grant
 -- Broadcasters whose Twitch grant we may use (the view of migration 0003).
 SELECT id FROM broadcasters_with_grant ORDER BY id;
+
+-- name: id_of_login
+SELECT id FROM broadcasters WHERE login = :login COLLATE NOCASE LIMIT 1;

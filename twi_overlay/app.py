@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 from aiohttp import web
 from prometheus_async.aio.web import server_stats
@@ -35,16 +36,23 @@ from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
 from twi_overlay.twitch.subscriptions import subscriptions_loop
-from twi_overlay.web import api, pages
+from twi_overlay.web import api, pages, public
 from twi_overlay.web.middlewares import edge_middleware
 from twi_overlay.web.peer import client_address
+from twi_overlay.web.public import PublicFeeds
 from twi_overlay.web.ratelimit import RateLimiter
 
 
 async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[keys.SETTINGS]
     await asyncio.to_thread(migrate, settings.database_path)
-    db = Database(settings.database_path, on_events=app[keys.HUB].publish)
+    hub, public = app[keys.HUB], app[keys.PUBLIC]
+
+    def published(events: list[Any]) -> None:  # after each commit: the streams, then the public pages
+        hub.publish(events)
+        public.notify(events)
+
+    db = Database(settings.database_path, on_events=published)
     await db.open()
     app[keys.DB] = db
     yield
@@ -110,12 +118,14 @@ async def heartbeats(app: web.Application) -> None:
             await asyncio.sleep(interval / slices)
             hub.heartbeat_to(ids[part::slices])
         app[keys.TAP].heartbeat()
+        await app[keys.PUBLIC].heartbeat()
 
 
 async def close_streams(app: web.Application) -> None:
     """on_shutdown: end every open stream now, so a restart takes seconds, not aiohttp's 60 s."""
     await app[keys.HUB].close_all()
     app[keys.TAP].close_all()
+    app[keys.PUBLIC].close_all()
 
 
 async def metrics_handler(request: web.Request) -> web.StreamResponse:
@@ -134,6 +144,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     metrics.SSE_RING_BYTES.set_function(lambda: hub.kept_bytes)  # read at scrape time, not on every event
     app[keys.TAP] = Tap()
+    app[keys.PUBLIC] = PublicFeeds(app)
     app[keys.TASKS] = Tasks()
     loops = app[keys.LOOPS] = Loops()
     app[keys.CLOCK] = ClockSkew()
@@ -164,4 +175,5 @@ def create_app(settings: Settings) -> web.Application:
     api.setup_routes(app)
     oauth.setup_routes(app)
     pages.setup_routes(app)
+    public.setup_routes(app)
     return app

@@ -14,12 +14,14 @@ from twi_overlay.stream.hub import Hub
 from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
+from twi_overlay.web.public import PublicFeeds
 from twi_overlay.web.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
 DB = web.AppKey("db", Database)
 HUB = web.AppKey("hub", Hub)
 TAP = web.AppKey("tap", Tap)
+PUBLIC = web.AppKey("public", PublicFeeds)  # the viewers' streams of /q/<login>
 PROCESSOR = web.AppKey("processor", Processor)
 TASKS = web.AppKey("tasks", Tasks)  # one-off tasks (after a sign-in), cancelled at shutdown
 LOOPS = web.AppKey("loops", Loops)  # the supervised background loops: which are down, since when

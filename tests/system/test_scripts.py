@@ -143,8 +143,11 @@ echo $! > {tmp_path}/app.pid
         with sqlite3.connect(data / "app.db") as conn:
             doc = conn.execute("SELECT doc FROM settings WHERE broadcaster_id = ?", (BROADCASTER,)).fetchone()[0]
         from twi_overlay.domain.settings import default_settings
+        from twi_overlay.web.pages import MOCK_REWARD_ID
 
-        assert json.loads(doc) == default_settings()
+        expected = default_settings()
+        expected["rewards"] = {MOCK_REWARD_ID: "queue"}  # as the development login made them
+        assert json.loads(doc) == expected
         token = mint_token(SIGNING_KEY, "admin", BROADCASTER, 60)[0]
         enqueue = '{"type": "queue.enqueue", "payload": {"user_name": "kept"}}'
         auth = ["-H", f"Authorization: Bearer {token}", "-H", "Content-Type: application/json"]

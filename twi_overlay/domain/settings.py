@@ -1,8 +1,8 @@
 """A broadcaster's settings: the document, partial merges validated field by field, `settings.update`.
 
 The document (docs/api.md, "Settings"): `queue` (open, max_length, per_user_limit), `rewards` (reward
-id -> "queue" | "counter:<name>" | "ignore") and `overlay` (max_visible, show_counters, theme,
-animations), with a version bumped on every change.
+id -> "queue" | "counter:<name>" | "ignore"), `overlay` (max_visible, show_counters, theme,
+animations) and `public_page` (enabled, show_notes), with a version bumped on every change.
 """
 
 from __future__ import annotations
@@ -22,13 +22,20 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     "queue": {"open": True, "max_length": 50, "per_user_limit": 1},
     "rewards": {},
     "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True},
+    "public_page": {"enabled": False, "show_notes": False},  # /q/<login>: off until the streamer opens it
 }
 _INT_RANGES = {
     ("queue", "max_length"): (1, 1000),
     ("queue", "per_user_limit"): (1, 100),
     ("overlay", "max_visible"): (1, 50),
 }
-_BOOLS = {("queue", "open"), ("overlay", "show_counters"), ("overlay", "animations")}
+_BOOLS = {
+    ("queue", "open"),
+    ("overlay", "show_counters"),
+    ("overlay", "animations"),
+    ("public_page", "enabled"),
+    ("public_page", "show_notes"),
+}
 _CHOICES = {("overlay", "theme"): ("dark", "light")}
 
 
@@ -37,12 +44,21 @@ def default_settings() -> dict[str, Any]:
 
 
 def load(tx: Tx, broadcaster_id: str) -> StoredSettings:
-    """The broadcaster's settings; a broadcaster without any gets the defaults stored as version 1."""
+    """The broadcaster's settings; a broadcaster without any gets the defaults stored as version 1. A
+    document stored before a section or field existed reads with its default."""
     found = repo.settings.get(tx, broadcaster_id)
     if found is None:
         repo.settings.insert(tx, broadcaster_id, default_settings())
         return StoredSettings(1, default_settings())
-    return found
+    return StoredSettings(found.version, with_defaults(found.doc))
+
+
+def with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
+    filled = default_settings()
+    for section, values in doc.items():
+        if section in filled and isinstance(values, dict):
+            filled[section].update(values)
+    return filled
 
 
 def current(ctx: Ctx) -> StoredSettings:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from twi_overlay import repo
-from twi_overlay.domain.settings import default_settings, full_settings, public_settings
+from twi_overlay.domain.settings import default_settings, full_settings, public_settings, with_defaults
 from twi_overlay.store.tx import Tx
 
 
@@ -13,7 +13,7 @@ def snapshot(tx: Tx, broadcaster_id: str, audience: str = "admin") -> dict[str, 
     """{broadcaster, queue, counters, settings}; the overlay's has trimmed entries and no reward bindings."""
     b = repo.broadcasters.get(tx, broadcaster_id)
     stored = repo.settings.get(tx, broadcaster_id)
-    version, doc = (stored.version, stored.doc) if stored is not None else (1, default_settings())
+    version, doc = (stored.version, with_defaults(stored.doc)) if stored is not None else (1, default_settings())
     entries = repo.queue.active(tx, broadcaster_id)
     overlay = audience == "overlay"
     return {

@@ -27,6 +27,11 @@ def get(tx: Tx, broadcaster_id: str) -> Broadcaster | None:
     return Broadcaster(row["id"], row["login"], row["display_name"], bool(row["live"]), bool(row["needs_reconsent"]))
 
 
+def id_of_login(tx: Tx, login: str) -> str | None:
+    row = tx.one(Q.id_of_login, {"login": login})
+    return None if row is None else str(row["id"])
+
+
 def exists(tx: Tx, broadcaster_id: str) -> bool:
     return tx.one(Q.exists, {"id": broadcaster_id}) is not None
 

@@ -26,6 +26,9 @@ GUARDS: dict[str, str] = {
     "GET /overlay/sse": STREAM,
     "GET /admin/sse": STREAM,
     "GET /healthz": ANYONE,
+    "GET /q/{login}": "anyone, while the channel's public page is on (404 otherwise); 2 r/s per address",
+    "GET /q/{login}/sse": "anyone, while the channel's public page is on (404 otherwise); 2 r/s per address,"
+    " SSE_MAX_STREAMS_PER_CLIENT",
     "GET /metrics": "loopback (METRICS_ALLOW) by the client's address in production; anyone in development",
     "POST /api/logout": "anyone; with a session, CSRF-checked (ends it, or every session with everywhere)",
     "GET /api/oauth/status": ADMIN,
