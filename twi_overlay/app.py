@@ -36,7 +36,7 @@ from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
 from twi_overlay.twitch.subscriptions import subscriptions_loop
-from twi_overlay.web import api, pages, public
+from twi_overlay.web import api, pages, public, sounds
 from twi_overlay.web.middlewares import edge_middleware
 from twi_overlay.web.peer import client_address
 from twi_overlay.web.public import PublicFeeds
@@ -176,4 +176,5 @@ def create_app(settings: Settings) -> web.Application:
     oauth.setup_routes(app)
     pages.setup_routes(app)
     public.setup_routes(app)
+    sounds.setup_routes(app)
     return app

@@ -1,13 +1,14 @@
 """A broadcaster's settings: the document, partial merges validated field by field, `settings.update`.
 
 The document (docs/api.md, "Settings"): `queue` (open, max_length, per_user_limit), `rewards` (reward
-id -> "queue" | "counter:<name>" | "ignore"), `overlay` (max_visible, show_counters, theme,
-animations) and `public_page` (enabled, show_notes), with a version bumped on every change.
+id -> "queue" | "counter:<name>" | "ignore"), `overlay` (what the OBS source shows and how: layout,
+colours, sound) and `public_page` (enabled, show_notes), with a version bumped on every change.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 from typing import Any
 
 from twi_overlay import repo
@@ -21,22 +22,48 @@ from twi_overlay.store.tx import Tx
 DEFAULT_SETTINGS: dict[str, Any] = {
     "queue": {"open": True, "max_length": 50, "per_user_limit": 1},
     "rewards": {},
-    "overlay": {"max_visible": 10, "show_counters": True, "theme": "dark", "animations": True},
+    "overlay": {
+        "max_visible": 10,
+        "show_counters": True,
+        "theme": "dark",
+        "animations": True,
+        "position": "top-right",
+        "width": 560,  # px of the 1920 x 1080 source
+        "font_scale": 100,  # percent
+        "accent": "",  # "#rrggbb", or "" for the theme's
+        "text": "",
+        "panel": "",
+        "hide_empty": False,  # no queue card while nobody is in the queue
+        "sound": False,  # a sound on each new entry
+        "sound_volume": 50,  # percent
+        "sound_file": "builtin",  # or the sha256 of a file uploaded with POST /api/overlay-sound
+    },
     "public_page": {"enabled": False, "show_notes": False},  # /q/<login>: off until the streamer opens it
 }
 _INT_RANGES = {
     ("queue", "max_length"): (1, 1000),
     ("queue", "per_user_limit"): (1, 100),
     ("overlay", "max_visible"): (1, 50),
+    ("overlay", "width"): (280, 1200),
+    ("overlay", "font_scale"): (50, 200),
+    ("overlay", "sound_volume"): (0, 100),
 }
 _BOOLS = {
     ("queue", "open"),
     ("overlay", "show_counters"),
     ("overlay", "animations"),
+    ("overlay", "hide_empty"),
+    ("overlay", "sound"),
     ("public_page", "enabled"),
     ("public_page", "show_notes"),
 }
-_CHOICES = {("overlay", "theme"): ("dark", "light")}
+_CHOICES = {
+    ("overlay", "theme"): ("dark", "light"),
+    ("overlay", "position"): ("top-left", "top-right", "bottom-left", "bottom-right"),
+}
+_COLOURS = {("overlay", "accent"), ("overlay", "text"), ("overlay", "panel")}
+_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_SOUND_FILE = re.compile(r"^(builtin|[0-9a-f]{64})$")
 
 
 def default_settings() -> dict[str, Any]:
@@ -118,6 +145,12 @@ def _check(section: str, name: str, value: Any) -> None:
     elif key in _CHOICES:
         if value not in _CHOICES[key]:
             raise invalid(field, "must be one of " + ", ".join(_CHOICES[key]))
+    elif key in _COLOURS:
+        if not isinstance(value, str) or not (value == "" or _COLOUR.match(value)):
+            raise invalid(field, 'must be a colour "#rrggbb", or "" for the theme\'s')
+    elif key == ("overlay", "sound_file"):
+        if not isinstance(value, str) or not _SOUND_FILE.match(value):
+            raise invalid(field, 'must be "builtin" or the id POST /api/overlay-sound gave')
     else:
         raise invalid(field, "unknown field")
 

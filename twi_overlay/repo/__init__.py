@@ -13,6 +13,7 @@ from twi_overlay.repo import (
     queue,
     rewards,
     settings,
+    sounds,
     subscriptions,
     tokens,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "queue",
     "rewards",
     "settings",
+    "sounds",
     "subscriptions",
     "tokens",
 ]

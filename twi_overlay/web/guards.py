@@ -42,6 +42,8 @@ GUARDS: dict[str, str] = {
     "POST /api/sse-token": OVERLAY_KEY,
     "POST /api/overlay-key": ADMIN,
     "GET /api/overlay-key": ADMIN,
+    "POST /api/overlay-sound": ADMIN,
+    "GET /overlay/sounds/{sha256}": ANYONE + " (a sound by the hash of its bytes: nothing secret)",
     "GET /api/rewards": ADMIN,
     "POST /api/rewards": ADMIN,
     "GET /api/history": ADMIN,

@@ -30,13 +30,13 @@ from twi_overlay.ops import metrics
 from twi_overlay.store.tx import Tx
 from twi_overlay.stream import wire
 from twi_overlay.web.errors import ApiError
+from twi_overlay.web.pages import STATIC
 from twi_overlay.web.peer import client_address
 from twi_overlay.web.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
 PUBLIC_MIN_INTERVAL_SECS = 0.5
 PUBLIC_BUFFER_BYTES = 256 * 1024  # a viewer this far behind is dropped (its page reconnects)
-STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
 
 def public_snapshot(tx: Tx, broadcaster_id: str) -> dict[str, Any] | None:
@@ -206,7 +206,7 @@ async def public_page(request: web.Request) -> web.StreamResponse:
     broadcaster_id = await _channel_of(request)
     if await request.app[keys.DB].read(public_snapshot, broadcaster_id) is None:
         raise ApiError(404, "not_found", f"no route for {request.path}")
-    response = web.FileResponse(f"{STATIC}/public.html")
+    response = web.FileResponse(STATIC / "public.html")
     response.headers["Cache-Control"] = "public, max-age=300"  # the same page for every channel and viewer
     return response
 

@@ -167,6 +167,19 @@
     $("s-show-counters").checked = !!s.overlay.show_counters;
     $("s-animations").checked = !!s.overlay.animations;
     $("s-theme").value = s.overlay.theme;
+    var o = s.overlay;
+    $("s-position").value = o.position;
+    $("s-width").value = o.width;
+    $("s-font-scale").value = o.font_scale;
+    colours = { accent: o.accent, text: o.text, panel: o.panel };
+    showColours();
+    $("s-hide-empty").checked = !!o.hide_empty;
+    $("s-sound").checked = !!o.sound;
+    $("s-sound-volume").value = o.sound_volume;
+    soundChoice(o.sound_file);
+    $("s-public").checked = !!(s.public_page && s.public_page.enabled);
+    $("s-public-notes").checked = !!(s.public_page && s.public_page.show_notes);
+    preview();
     renderRewards();
     settingsDirty = false;
   }
@@ -230,10 +243,71 @@
     return {
       queue: { open: $("s-open").checked, max_length: parseInt($("s-max-length").value, 10),
         per_user_limit: parseInt($("s-per-user").value, 10) },
-      overlay: { max_visible: parseInt($("s-max-visible").value, 10), show_counters: $("s-show-counters").checked,
-        animations: $("s-animations").checked, theme: $("s-theme").value },
+      overlay: overlayForm(),
+      public_page: { enabled: $("s-public").checked, show_notes: $("s-public-notes").checked },
       rewards: rewardsPatch,
     };
+  }
+
+  // -- the overlay's look: the form, a live preview of it, the sound ---------------------------------
+  var colours = { accent: "", text: "", panel: "" };  // "" = the theme's own
+  var THEME_COLOURS = { dark: { accent: "#9b6bff", text: "#f5f5f7", panel: "#12121c" },
+    light: { accent: "#6b3fe0", text: "#17171f", panel: "#fafaff" } };
+
+  function showColours() {
+    var theme = THEME_COLOURS[$("s-theme").value] || THEME_COLOURS.dark;
+    ["accent", "text", "panel"].forEach(function (k) { $("s-" + k).value = colours[k] || theme[k]; });
+  }
+
+  function overlayForm() {
+    return {
+      max_visible: parseInt($("s-max-visible").value, 10), show_counters: $("s-show-counters").checked,
+      animations: $("s-animations").checked, theme: $("s-theme").value,
+      position: $("s-position").value, width: parseInt($("s-width").value, 10),
+      font_scale: parseInt($("s-font-scale").value, 10),
+      accent: colours.accent, text: colours.text, panel: colours.panel,
+      hide_empty: $("s-hide-empty").checked, sound: $("s-sound").checked,
+      sound_volume: parseInt($("s-sound-volume").value, 10), sound_file: $("s-sound-file").value,
+    };
+  }
+
+  function soundChoice(value) {
+    var sel = $("s-sound-file");
+    if (value !== "builtin" && !sel.querySelector("option[value='" + value + "']")) {
+      var opt = el("option", "", "your file");
+      opt.value = value;
+      sel.appendChild(opt);
+    }
+    sel.value = value;
+  }
+
+  function soundUrl(file) { return file === "builtin" ? "/static/chime.wav" : "/overlay/sounds/" + file; }
+
+  // The preview is the real overlay page in a frame; the form's values reach it by postMessage (same
+  // origin only) and show at once, before they are saved.
+  function preview() {
+    var frame = $("preview");
+    var url = $("overlay-url").value;
+    $("preview-box").hidden = !url;
+    $("preview-none").hidden = !!url;
+    if (!url) return;
+    var path = url.slice(url.indexOf("/overlay/"));
+    if (frame.dataset.src !== path) { frame.dataset.src = path; frame.src = path; }
+    frame.style.transform = "scale(" + ($("preview-box").clientWidth / 1920) + ")";
+    if (frame.contentWindow) frame.contentWindow.postMessage({ type: "twi-preview", overlay: overlayForm() }, location.origin);
+  }
+
+  async function uploadSound() {
+    var file = $("sound-upload").files[0];
+    if (!file) return;
+    var r = await fetch("/api/overlay-sound", { method: "POST", body: file, credentials: "same-origin",
+      headers: { "Content-Type": file.type || "application/octet-stream", "X-CSRF-Token": csrf } });
+    var body = await r.json().catch(function () { return {}; });
+    if (!r.ok) { notice(body.error ? body.error.message : "upload failed (" + r.status + ")", "error"); return; }
+    soundChoice(body.id);
+    settingsDirty = true;
+    notice("Sound uploaded: save settings to use it.");
+    preview();
   }
 
   async function saveSettings(ev) {
@@ -327,12 +401,13 @@
     if (!res.ok) return;
     $("overlay-url").value = res.data.url || "";
     $("overlay-url").placeholder = res.data.url ? "" : res.data.message;
+    preview();
   }
 
   async function rotateKey() {
     if ($("overlay-url").value && !confirm("Make a new overlay URL? The current one stops working at once, and every OBS source using it must get the new one.")) return;
     var res = await api("POST", "/api/overlay-key", {});
-    if (res.ok) { $("overlay-url").value = res.data.url; notice("New overlay URL ready: paste it into OBS."); }
+    if (res.ok) { $("overlay-url").value = res.data.url; notice("New overlay URL ready: paste it into OBS."); preview(); }
     else notice(errorText(res), "error");
   }
 
@@ -387,6 +462,7 @@
     csrf = session.data.csrf_token;
     var b = session.data.broadcaster || {};
     $("who").textContent = "signed in as " + (b.display_name || session.data.broadcaster_id);
+    if (b.login) { $("public-link").href = "/q/" + b.login; $("public-link").textContent = location.host + "/q/" + b.login; }
     $("app").hidden = false;
     $("mock").hidden = !session.data.development;
     $("maintenance").hidden = !session.data.operator;  // the TTL job is the whole server's: operators only
@@ -411,8 +487,27 @@
     $("settings-form").addEventListener("submit", saveSettings);
     $("settings-form").addEventListener("input", function (ev) {
       if (ev.target.id && ev.target.id.indexOf("new-reward") === 0) return;  // not a setting
+      if (ev.target.id === "sound-upload") return;
+      if (ev.target.type === "color") colours[ev.target.id.slice(2)] = ev.target.value;
+      if (ev.target.id === "s-theme") showColours();
       settingsDirty = true;
+      preview();
     });
+    $("settings-form").addEventListener("change", function () { preview(); });
+    $("s-colours-reset").addEventListener("click", function () {
+      colours = { accent: "", text: "", panel: "" };
+      showColours();
+      settingsDirty = true;
+      preview();
+    });
+    $("sound-upload").addEventListener("change", uploadSound);
+    $("sound-test").addEventListener("click", function () {
+      var a = new Audio(soundUrl($("s-sound-file").value));
+      a.volume = parseInt($("s-sound-volume").value, 10) / 100;
+      a.play().catch(function () { notice("The browser did not play the sound", "error"); });
+    });
+    $("preview").addEventListener("load", preview);
+    window.addEventListener("resize", preview);
     $("create-reward").addEventListener("click", createReward);
     $("rotate-key").addEventListener("click", rotateKey);
     $("copy-url").addEventListener("click", function () {

@@ -16,10 +16,49 @@
     return node;
   }
 
+  var DEFAULTS = { max_visible: 10, show_counters: true, theme: "dark", animations: true, position: "top-right",
+    width: 560, font_scale: 100, accent: "", text: "", panel: "", hide_empty: false, sound: false,
+    sound_volume: 50, sound_file: "builtin" };
+  var preview = null;  // the admin page's unsaved form, while this page is its preview
+
   function overlaySettings() {
     var s = state.settings || {};
-    return { queue: s.queue || { open: true }, overlay: s.overlay || { max_visible: 10, show_counters: true,
-      theme: "dark", animations: true } };
+    var o = Object.assign({}, DEFAULTS, s.overlay || {}, preview || {});
+    return { queue: s.queue || { open: true }, overlay: o };
+  }
+
+  function rgba(hex, alpha) {
+    var n = parseInt(hex.slice(1), 16);
+    return "rgba(" + ((n >> 16) & 255) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + alpha + ")";
+  }
+
+  // Corner, width, text size and colours from the settings (CSS variables: Chromium 103 has them all).
+  function layout(o) {
+    var box = $("overlay").style;
+    var bottom = o.position.indexOf("bottom") === 0;
+    var left = o.position.indexOf("left") !== -1;
+    box.top = bottom ? "auto" : "40px";
+    box.bottom = bottom ? "40px" : "auto";
+    box.left = left ? "40px" : "auto";
+    box.right = left ? "auto" : "40px";
+    box.width = o.width + "px";
+    box.flexDirection = bottom ? "column-reverse" : "column";
+    var root = document.body.style;
+    root.setProperty("--scale", String(o.font_scale / 100));
+    ["accent", "fg", "panel"].forEach(function (name) { root.removeProperty("--" + name); });
+    if (o.accent) root.setProperty("--accent", o.accent);
+    if (o.text) root.setProperty("--fg", o.text);
+    if (o.panel) root.setProperty("--panel", rgba(o.panel, 0.8));
+  }
+
+  var sounds = [];
+  function chime(o) {
+    if (!o.sound) return;
+    var url = o.sound_file === "builtin" ? "/static/chime.wav" : "/overlay/sounds/" + o.sound_file;
+    var audio = new Audio(url);
+    audio.volume = Math.max(0, Math.min(1, o.sound_volume / 100));
+    sounds.push({ url: url, volume: audio.volume });
+    audio.play().catch(function () {});  // OBS plays it; a browser tab may want a click first
   }
 
   function renumber() {
@@ -40,6 +79,7 @@
   function render() {
     var s = overlaySettings();
     document.body.className = "theme-" + (s.overlay.theme === "light" ? "light" : "dark");
+    layout(s.overlay);
     $("overlay").classList.toggle("animate", !!s.overlay.animations);
     var pill = $("queue-state");
     pill.textContent = s.queue.open ? "open" : "queue closed";
@@ -60,6 +100,7 @@
     fill($("waiting"), shownWaiting);
     $("now-playing").hidden = shownPicked.length === 0;
     $("empty").hidden = state.queue.length !== 0;
+    $("queue-panel").hidden = !!s.overlay.hide_empty && state.queue.length === 0;
     var hidden = waiting.length - shownWaiting.length;
     $("more").hidden = hidden <= 0;
     $("more").textContent = "+" + hidden + " more";
@@ -82,6 +123,7 @@
       state.queue.forEach(function (e) { seen.add(e.id); });
     },
     "queue.enqueued": function (d) {
+      if (!seen.has(d.entry.id)) chime(overlaySettings().overlay);  // not again for a replayed one
       state.queue = state.queue.filter(function (e) { return e.id !== d.entry.id; }).concat([d.entry]);
       renumber();
     },
@@ -134,7 +176,12 @@
     },
     onStatus: function (up) { $("badge").hidden = up; },
   });
-  window.twiOverlay = { state: state, stream: stream };
+  window.addEventListener("message", function (ev) {
+    if (ev.origin !== location.origin || !ev.data || ev.data.type !== "twi-preview") return;
+    preview = ev.data.overlay;
+    render();
+  });
+  window.twiOverlay = { state: state, stream: stream, sounds: sounds };
   render();
   stream.start();
 })();
