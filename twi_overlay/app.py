@@ -29,6 +29,7 @@ from twi_overlay.pipeline import Processor
 from twi_overlay.store.database import Database
 from twi_overlay.store.migrate import migrate
 from twi_overlay.stream.hub import Hub
+from twi_overlay.stream.public import PublicFeeds
 from twi_overlay.stream.sse import admin_sse, overlay_sse
 from twi_overlay.twitch import oauth
 from twi_overlay.twitch.catchup import CatchUpOnRequest, catch_up_until_done
@@ -39,7 +40,6 @@ from twi_overlay.twitch.subscriptions import subscriptions_loop
 from twi_overlay.web import api, pages, public, sounds
 from twi_overlay.web.middlewares import edge_middleware
 from twi_overlay.web.peer import client_address
-from twi_overlay.web.public import PublicFeeds
 from twi_overlay.web.ratelimit import RateLimiter
 
 
@@ -54,7 +54,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 
     db = Database(settings.database_path, on_events=published)
     await db.open()
-    app[keys.DB] = db
+    app[keys.DB] = public.db = db
     yield
     await app[keys.TASKS].close()  # they use the database: they stop before it closes
     await db.close()
@@ -144,7 +144,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     metrics.SSE_RING_BYTES.set_function(lambda: hub.kept_bytes)  # read at scrape time, not on every event
     app[keys.TAP] = Tap()
-    app[keys.PUBLIC] = PublicFeeds(app)
+    app[keys.PUBLIC] = PublicFeeds()
     app[keys.TASKS] = Tasks()
     loops = app[keys.LOOPS] = Loops()
     app[keys.CLOCK] = ClockSkew()

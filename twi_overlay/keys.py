@@ -11,10 +11,10 @@ from twi_overlay.ops.tap import Tap
 from twi_overlay.pipeline import Processor
 from twi_overlay.store.database import Database
 from twi_overlay.stream.hub import Hub
+from twi_overlay.stream.public import PublicFeeds
 from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
-from twi_overlay.web.public import PublicFeeds
 from twi_overlay.web.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", Settings)
