@@ -70,12 +70,14 @@ def _frame(snapshot: dict[str, Any]) -> bytes:
 class _Viewer:
     transport: asyncio.BaseTransport
     done: asyncio.Future[None]
+    ready: bool = False  # its first snapshot is written: the feed may write to it
 
 
 @dataclass
 class _Channel:
     streams: dict[web.StreamResponse, _Viewer] = field(default_factory=dict)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: int = 0  # changes notified so far
     task: asyncio.Task[None] | None = None
 
 
@@ -93,6 +95,7 @@ class PublicFeeds:
         for event in events:
             channel = self.channels.get(event.broadcaster_id)
             if channel is not None and event.type.startswith(("queue.", "settings.")):
+                channel.changed += 1
                 channel.dirty.set()
 
     async def _refresh(self, broadcaster_id: str, channel: _Channel) -> None:
@@ -116,6 +119,8 @@ class PublicFeeds:
     async def send(self, channel: _Channel, data: bytes) -> None:
         for response, viewer in list(channel.streams.items()):
             transport = viewer.transport
+            if not viewer.ready:
+                continue  # its own first snapshot is on its way, read after this one
             if transport.is_closing():
                 self._end(channel, response)
             elif transport.get_write_buffer_size() + len(data) > PUBLIC_BUFFER_BYTES:  # type: ignore[attr-defined]
@@ -151,22 +156,32 @@ class PublicFeeds:
         assert self.db is not None
         if self.per_address.get(address, 0) >= max_per_address:
             raise ApiError(429, "too_many_streams", "too many open streams from this address", {"Retry-After": "5"})
-        snapshot = await self.db.read(public_snapshot, broadcaster_id)
-        if snapshot is None:
+        if await self.db.read(public_snapshot, broadcaster_id) is None:
             raise ApiError(404, "not_found", f"no route for {request.path}")
-        channel = self.channels.setdefault(broadcaster_id, _Channel())
         transport = request.transport
         if transport is None:
             raise ApiError(400, "invalid_request", "the connection is gone")
         response = await wire.open_stream(request)
         self.per_address[address] = self.per_address.get(address, 0) + 1
         metrics.SSE_CLIENTS.labels("public").inc()
+        # Joined with no await in between, so the last viewer leaving meanwhile cannot drop the channel
+        # this one joins (notify() would no longer find it).
+        channel = self.channels.setdefault(broadcaster_id, _Channel())
+        viewer = _Viewer(transport, asyncio.get_running_loop().create_future())
+        channel.streams[response] = viewer
+        if channel.task is None or channel.task.done():
+            channel.task = asyncio.ensure_future(self._refresh(broadcaster_id, channel))
         try:
-            await response.write(wire.RETRY + _frame(snapshot))
-            viewer = _Viewer(transport, asyncio.get_running_loop().create_future())
-            channel.streams[response] = viewer
-            if channel.task is None or channel.task.done():
-                channel.task = asyncio.ensure_future(self._refresh(broadcaster_id, channel))
+            # Its first snapshot is read after it joined, so no change can fall between the two; the
+            # feed leaves it alone until that is written (an older frame never follows a newer one).
+            seen = -1
+            while seen != channel.changed:
+                seen = channel.changed
+                snapshot = await self.db.read(public_snapshot, broadcaster_id)
+                if snapshot is None:
+                    return response
+                await response.write((wire.RETRY if not viewer.ready else b"") + _frame(snapshot))
+                viewer.ready = True
             # The feed writes; this handler only holds the request open until the feed ends it (switched
             # off, too far behind, gone at the next heartbeat or snapshot, or the server stopping).
             await viewer.done
@@ -180,10 +195,10 @@ class PublicFeeds:
                 self.per_address[address] = left
             else:
                 self.per_address.pop(address, None)
-            if not channel.streams:
+            if not channel.streams and self.channels.get(broadcaster_id) is channel:
+                del self.channels[broadcaster_id]
                 if channel.task is not None:
                     channel.task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await channel.task
-                self.channels.pop(broadcaster_id, None)
         return response
