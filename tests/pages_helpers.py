@@ -58,3 +58,18 @@ async def chromium():  # type: ignore[no-untyped-def]
             yield browser
         finally:
             await browser.close()
+
+
+async def update_settings_over_http(url: str, **sections: Any) -> None:
+    """settings.update of the demo broadcaster at its current version, through the server's API."""
+    import aiohttp
+
+    from tests.conftest import admin_headers
+
+    headers = admin_headers(BROADCASTER)
+    async with aiohttp.ClientSession() as s:
+        async with s.get(url + "/api/state", headers=headers) as r:
+            version = (await r.json())["settings"]["version"]
+        body = {"type": "settings.update", "payload": {"version": version, "settings": sections}}
+        async with s.post(url + "/api/commands", json=body, headers=headers) as r:
+            assert r.status == 200, await r.text()

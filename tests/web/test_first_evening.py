@@ -4,27 +4,18 @@ reachable at 1280 px and on a phone, and the overlay URL is still there after a 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.helpers import ServerProcess, free_port
-from tests.pages_helpers import Console, chromium, seed
+from tests.helpers import ServerProcess
+from tests.pages_helpers import Console, chromium
 from tests.web.test_static import webhook
 
 pytestmark = pytest.mark.slow
 
 LONGEST_NAME = "A" * 12 + "_Longest_Name"  # 25 characters, Twitch's maximum
 LONG_NOTE = ("could you play the map with the lava and the moving platforms after this one please " * 3)[:200]
-
-
-@pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seed(tmp_path / "app.db")
-    srv = ServerProcess(tmp_path / "app.db", port=free_port()).start()
-    yield srv
-    srv.stop()
 
 
 async def reachable(page: Any, selector: str) -> None:

@@ -4,15 +4,13 @@ page before they are saved. The sound a streamer picks: tests/web/test_sounds.py
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from tests.conftest import admin_headers, update_settings
-from tests.helpers import ServerProcess, free_port
-from tests.pages_helpers import BROADCASTER, CHROMIUM, CHROMIUM_ARGS, Console, seed
+from tests.helpers import ServerProcess
+from tests.pages_helpers import CHROMIUM, CHROMIUM_ARGS, Console, update_settings_over_http
 from tests.web.helpers import error
 from tests.web.test_static import open_overlay, webhook
 
@@ -38,24 +36,6 @@ async def test_the_new_overlay_settings_are_validated_naming_the_field(client: A
     assert done["data"]["settings"]["overlay"]["accent"] == "#ff8800"
 
 
-@pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seed(tmp_path / "app.db")
-    srv = ServerProcess(tmp_path / "app.db", port=free_port()).start()
-    yield srv
-    srv.stop()
-
-
-async def set_overlay(server: ServerProcess, **overlay: Any) -> None:
-    headers = admin_headers(BROADCASTER)
-    async with aiohttp.ClientSession() as s:
-        async with s.get(server.url + "/api/state", headers=headers) as r:
-            version = (await r.json())["settings"]["version"]
-        body = {"type": "settings.update", "payload": {"version": version, "settings": {"overlay": overlay}}}
-        async with s.post(server.url + "/api/commands", json=body, headers=headers) as r:
-            assert r.status == 200, await r.text()
-
-
 @pytest.mark.slow
 async def test_layout_colours_and_sound_reach_an_open_overlay_and_the_admin_preview(server: ServerProcess) -> None:
     from playwright.async_api import async_playwright
@@ -67,8 +47,15 @@ async def test_layout_colours_and_sound_reach_an_open_overlay_and_the_admin_prev
         )
         try:
             overlay, console = await open_overlay(browser, server)
-            await set_overlay(
-                server, position="bottom-left", width=800, font_scale=150, accent="#ff8800", hide_empty=True
+            await update_settings_over_http(
+                server.url,
+                overlay={
+                    "position": "bottom-left",
+                    "width": 800,
+                    "font_scale": 150,
+                    "accent": "#ff8800",
+                    "hide_empty": True,
+                },
             )
             box = "document.getElementById('overlay')"
             await overlay.wait_for_function(f"getComputedStyle({box}).width === '800px'")
@@ -81,7 +68,7 @@ async def test_layout_colours_and_sound_reach_an_open_overlay_and_the_admin_prev
                 == "#ff8800"
             )
             assert await overlay.locator("#queue-panel").is_hidden()  # empty, and hidden while empty
-            await set_overlay(server, sound=True, sound_volume=30)
+            await update_settings_over_http(server.url, overlay={"sound": True, "sound_volume": 30})
             await overlay.wait_for_function("window.twiOverlay.state.settings.overlay.sound === true")
             await webhook(server, reward_id="reward-queue", user_name="Chimes", user_id="1")
             await overlay.wait_for_selector("#queue-panel:not([hidden]) #waiting li")

@@ -44,14 +44,6 @@ async def api(server: ServerProcess, method: str, path: str, body: Any = None) -
         return r.status, await r.json()
 
 
-@pytest.fixture
-def server(tmp_path: Path):  # type: ignore[no-untyped-def]
-    seed(tmp_path / "app.db")
-    srv = ServerProcess(tmp_path / "app.db", port=free_port()).start()
-    yield srv
-    srv.stop()
-
-
 async def open_overlay(browser: Any, server: ServerProcess) -> tuple[Any, Console]:
     page = await browser.new_page(viewport={"width": 1920, "height": 1080})
     console = Console(page)
