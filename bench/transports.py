@@ -153,7 +153,7 @@ async def run(rate: float, seconds: float) -> dict[str, tuple[list[float], list[
         connector = aiohttp.TCPConnector(limit=256)
         async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
             await sign_in_over_http(http, servers["conduit"].url)
-            await until(lambda: len(fake.eventsub.live()) == 2 and len(fake.subscriptions) == 8, 30)
+            await until(lambda: len(fake.eventsub.live()) == 2 and len(fake.subscriptions) == 10, 30)
             await asyncio.sleep(1.0)  # the catch-up after the shards came up
 
             async def by_webhook(i: int, message_id: str, redemption_id: str) -> None:

@@ -31,3 +31,9 @@ SELECT id FROM broadcasters_with_grant ORDER BY id;
 
 -- name: id_of_login
 SELECT id FROM broadcasters WHERE login = :login COLLATE NOCASE LIMIT 1;
+
+-- name: with_any_grant_and_scope
+-- Broadcasters we hold a grant with this scope for, usable or waiting to sign in again (scopes are
+-- stored space-separated).
+SELECT id FROM broadcasters WHERE access_token IS NOT NULL
+AND ' ' || coalesce(scopes, '') || ' ' LIKE '% ' || :scope || ' %' ORDER BY id;

@@ -33,7 +33,9 @@ class FakeTwitch:
     user: dict[str, str] = field(
         default_factory=lambda: {"id": "5550001", "login": "real_streamer", "display_name": "Real_Streamer"}
     )
-    grant_scopes: list[str] = field(default_factory=lambda: ["channel:read:redemptions", "channel:manage:redemptions"])
+    grant_scopes: list[str] = field(
+        default_factory=lambda: ["channel:read:redemptions", "channel:manage:redemptions", "moderation:read"]
+    )
     codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # code -> (redirect_uri, scopes)
     access: dict[str, Token] = field(default_factory=dict)
     refresh: dict[str, Token] = field(default_factory=dict)
@@ -55,6 +57,7 @@ class FakeTwitch:
     rng: random.Random = field(default_factory=lambda: random.Random(1))
     faults_sent: int = 0
     accepted: dict[str, list[str]] = field(default_factory=dict)  # redemption id -> statuses Twitch took
+    moderators: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # broadcaster id -> users
     eventsub: FakeEventSub = field(init=False)
 
     def __post_init__(self) -> None:
@@ -219,6 +222,48 @@ class FakeTwitch:
                 {"error": "Unauthorized", "status": 401, "message": f"Missing scope: {scope}"}, status=401
             )
         return token
+
+    def add_moderator(self, login: str, broadcaster_id: str | None = None) -> dict[str, str]:
+        user = {
+            "user_id": str(7000000 + len(self.moderators.get(broadcaster_id or self.user["id"], []))),
+            "user_login": login.lower(),
+            "user_name": login,
+        }
+        self.moderators.setdefault(broadcaster_id or self.user["id"], []).append(user)
+        return user
+
+    async def get_moderators(self, request: web.Request) -> web.Response:
+        """GET /moderation/moderators: the broadcaster's own token with moderation:read (or
+        channel:manage:moderators); pages of `first` (1-100, default 20) with an `after` cursor."""
+        token = self._auth(request)
+        if isinstance(token, web.Response):
+            return token
+        if not {"moderation:read", "channel:manage:moderators"} & set(token.scopes):
+            return web.json_response(
+                {"error": "Unauthorized", "status": 401, "message": "Missing scope: moderation:read"}, status=401
+            )
+        q = request.query
+        if not q.get("broadcaster_id"):
+            return web.json_response(
+                {"error": "Bad Request", "status": 400, "message": "Missing broadcaster_id"}, status=400
+            )
+        if q["broadcaster_id"] != token.user_id:
+            return web.json_response(
+                {"error": "Unauthorized", "status": 401, "message": "broadcaster_id must match the token"}, status=401
+            )
+        try:
+            first = int(q.get("first", "20"))
+        except ValueError:
+            first = 0
+        if not 1 <= first <= 100:
+            return web.json_response({"error": "Bad Request", "status": 400, "message": "first: 1-100"}, status=400)
+        ids = q.getall("user_id", [])
+        found = [m for m in self.moderators.get(token.user_id, []) if not ids or m["user_id"] in ids]
+        after = int(q.get("after") or 0)
+        page = found[after : after + first]
+        self.calls.append(("get_moderators", str(after)))
+        pagination = {"cursor": str(after + first)} if after + first < len(found) else {}
+        return web.json_response({"data": page, "pagination": pagination})
 
     async def users(self, request: web.Request) -> web.Response:
         token = self._auth(request)
@@ -489,6 +534,7 @@ class FakeTwitch:
         app.router.add_post("/oauth2/token", self.token)
         app.router.add_get("/oauth2/validate", self.validate)
         app.router.add_get("/helix/users", self.users)
+        app.router.add_get("/helix/moderation/moderators", self.get_moderators)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
         app.router.add_patch("/helix/channel_points/custom_rewards", self.update_reward)
         app.router.add_get("/helix/channel_points/custom_rewards", self.list_rewards)

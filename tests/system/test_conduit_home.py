@@ -67,7 +67,7 @@ async def test_home_production_survives_kill9_without_subscribing_again(
                 assert r.status == 201, await r.text()
                 reward_id = (await r.json())["id"]
             await fake.eventsub.wait_sessions(2)
-            await until(lambda: len(fake.subscriptions) == 8)  # 7 types + conduit.shard.disabled
+            await until(lambda: len(fake.subscriptions) == 10)  # 7 types, 2 moderator ones, conduit.shard.disabled
             created = [c for c in fake.calls if c[0] in ("create_subscription", "create_conduit")]
             first_sessions = {s.id for s in fake.eventsub.live()}
 
@@ -150,7 +150,7 @@ async def test_the_overlay_shows_a_redemption_sent_through_the_conduit_within_a_
             session = await admin.evaluate("fetch('/api/session').then(r => r.json())")
             assert session["broadcaster"]["login"] == "demo_streamer", session
             await fake.eventsub.wait_sessions(2)
-            await until(lambda: len(fake.subscriptions) == 8)
+            await until(lambda: len(fake.subscriptions) == 10)
             await admin.reload()  # the admin page shows the transport and each shard
             await admin.wait_for_function("document.getElementById('transport-status').textContent.includes('2 of 2')")
             shown = await admin.text_content("#transport-status")

@@ -11,13 +11,16 @@ from tests.fake_twitch import CLIENT_ID
 from tests.helpers import delivery, redemption_body
 from twi_overlay import keys
 
+SCOPES = "channel:read:redemptions channel:manage:redemptions moderation:read"
+
 
 async def sign_in(client: Any) -> dict[str, Any]:
+    """Through the fake's consent page, asked for every scope."""
     r = await client.get("/oauth/login", allow_redirects=False)
     assert r.status == 302
     authorize = r.headers["Location"]
     query = URL(authorize).query
-    assert query["scope"] == "channel:read:redemptions channel:manage:redemptions"
+    assert query["scope"] == SCOPES
     assert query["client_id"] == CLIENT_ID and len(query["state"]) >= 24 and query["response_type"] == "code"
     async with client.session.get(authorize, allow_redirects=False) as consent:  # the user clicks "Authorize"
         assert consent.status == 302

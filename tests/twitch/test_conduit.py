@@ -16,7 +16,7 @@ from tests.fake_twitch import FakeTwitch
 from tests.helpers import redemption_body, until
 from tests.twitch.helpers import USER, after_sign_in, app_owned_queue_reward
 from twi_overlay import keys, repo
-from twi_overlay.ingest.eventsub import HANDLED_TYPES, REDEMPTION_ADD
+from twi_overlay.ingest.eventsub import HANDLED_TYPES, MODERATOR_TYPES, REDEMPTION_ADD
 from twi_overlay.ops import metrics
 from twi_overlay.twitch import subscriptions
 from twi_overlay.twitch.conduit import CLOSE_REASONS, SHARD_DISABLED, ensure_conduit
@@ -104,7 +104,7 @@ async def test_a_conduit_is_created_and_every_subscription_names_it(conduit_clie
     [conduit] = fake.eventsub.conduits.values()
     assert len(conduit.shards) == 2 and fake.eventsub.shard_states() == ["enabled", "enabled"]
     subs = list(fake.subscriptions.values())
-    assert sorted(s["type"] for s in subs) == sorted([*HANDLED_TYPES, SHARD_DISABLED])
+    assert sorted(s["type"] for s in subs) == sorted([*HANDLED_TYPES, *MODERATOR_TYPES, SHARD_DISABLED])
     assert {s["transport"]["method"] for s in subs} == {"conduit"}
     assert {s["transport"]["conduit_id"] for s in subs} == {conduit.id}
     assert {s["status"] for s in subs} == {"enabled"}
@@ -297,7 +297,7 @@ async def test_a_deleted_conduit_is_created_again_with_its_subscriptions(conduit
 
     def moved() -> bool:
         live = [s for s in fake.subscriptions.values() if s["status"] == "enabled"]
-        return len(live) == 8 and {s["transport"]["conduit_id"] for s in live} == {new}
+        return len(live) == 10 and {s["transport"]["conduit_id"] for s in live} == {new}
 
     await until(moved)
     await stored(

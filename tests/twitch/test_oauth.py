@@ -14,7 +14,7 @@ async def test_sign_in_with_twitch(app_client: Any, twitch: tuple[FakeTwitch, st
     assert session["broadcaster"]["display_name"] == "Real_Streamer"
     status = await (await app_client.get("/api/oauth/status")).json()
     assert status["connected"] and status["needs_reconsent"] is False
-    assert status["scopes"] == ["channel:read:redemptions", "channel:manage:redemptions"]
+    assert status["scopes"] == ["channel:read:redemptions", "channel:manage:redemptions", "moderation:read"]
 
 
 async def test_forged_or_missing_state_is_refused(app_client: Any) -> None:

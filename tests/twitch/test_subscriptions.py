@@ -13,15 +13,17 @@ import pytest
 from tests.helpers import delivery, rfc3339_nano
 from tests.twitch.helpers import USER, sign_in
 from twi_overlay import keys, repo
-from twi_overlay.ingest.eventsub import HANDLED_TYPES
+from twi_overlay.ingest.eventsub import HANDLED_TYPES, MODERATOR_TYPES
 from twi_overlay.twitch import subscriptions
+
+WANTED = sorted([*HANDLED_TYPES, *MODERATOR_TYPES])  # the grant has moderation:read
 
 
 async def settle(client: Any, fake: Any) -> None:
     for _ in range(50):  # the reconcile after sign-in runs in the background
         await asyncio.sleep(0.02)
         await fake.settle()
-        if len(fake.subscriptions) >= len(HANDLED_TYPES):
+        if len(fake.subscriptions) >= len(WANTED):
             break
     await fake.settle()
 
@@ -31,13 +33,13 @@ async def test_sign_in_creates_every_subscription_and_the_challenge_is_answered(
     session = await sign_in(app_client)
     await settle(app_client, fake)
     subs = list(fake.subscriptions.values())
-    assert sorted(s["type"] for s in subs) == sorted(HANDLED_TYPES)
+    assert sorted(s["type"] for s in subs) == WANTED
     assert {s["status"] for s in subs} == {"enabled"}  # our webhook echoed every signed challenge
     assert {s["transport"]["callback"] for s in subs} == {str(app_client.make_url("/eventsub/webhook"))}
     assert {s["condition"]["broadcaster_user_id"] for s in subs} == {"5550001"}
     r = await app_client.get("/api/subscriptions")
     body = await r.json()
-    assert body["missing"] == [] and body["stale"] == [] and body["summary"].startswith("7 enabled")
+    assert body["missing"] == [] and body["stale"] == [] and body["summary"].startswith("9 enabled")
     again = await (
         await app_client.post("/api/subscriptions/reconcile", headers={"X-CSRF-Token": session["csrf_token"]})
     ).json()
@@ -67,7 +69,7 @@ async def test_stale_and_failed_subscriptions_are_removed_and_recreated(app_clie
     await fake.settle()
     assert result["deleted"] == 2 and result["created"] == 1
     assert "stale-1" not in fake.subscriptions and "not-ours" in fake.subscriptions  # never touch others'
-    assert sorted(s["type"] for s in fake.subscriptions.values() if s["id"] != "not-ours") == sorted(HANDLED_TYPES)
+    assert sorted(s["type"] for s in fake.subscriptions.values() if s["id"] != "not-ours") == WANTED
     assert (await subscriptions.diff(app_client.app[keys.DB], app_client.app[keys.TWITCH]))["missing"] == []
 
 
@@ -85,7 +87,7 @@ async def test_revocation_leads_to_resubscription(app_client: Any, twitch: Any) 
     result = await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
     await fake.settle()
     assert result["created"] == 1
-    assert sorted(s["type"] for s in fake.subscriptions.values()) == sorted(HANDLED_TYPES)
+    assert sorted(s["type"] for s in fake.subscriptions.values()) == WANTED
 
 
 async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(

@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from twi_overlay import repo
-from twi_overlay.domain import broadcasters, counters, queue, redemptions, rewards, settings
+from twi_overlay.domain import broadcasters, counters, moderators, queue, redemptions, rewards, settings
 from twi_overlay.domain.context import Ctx, Handler
 from twi_overlay.domain.events import admin_event
 from twi_overlay.domain.outcomes import Handled, Outcome, Refusal, Refuse, Refused
@@ -27,6 +27,7 @@ HANDLERS: dict[str, Handler] = {
     **settings.COMMANDS,
     **rewards.COMMANDS,
     **broadcasters.COMMANDS,
+    **moderators.COMMANDS,
     **redemptions.COMMANDS,
 }
 # What the admin API may run; the rest come from Twitch only.

@@ -20,6 +20,9 @@ REWARD_UPDATE = "channel.channel_points_custom_reward.update"
 REWARD_REMOVE = "channel.channel_points_custom_reward.remove"
 STREAM_ONLINE = "stream.online"
 STREAM_OFFLINE = "stream.offline"
+MODERATOR_ADD = "channel.moderator.add"
+MODERATOR_REMOVE = "channel.moderator.remove"
+MODERATOR_TYPES = (MODERATOR_ADD, MODERATOR_REMOVE)  # need the moderation:read scope
 HANDLED_TYPES = (
     REDEMPTION_ADD,
     REDEMPTION_UPDATE,
@@ -146,4 +149,8 @@ def normalise(subscription_type: str, body: dict[str, Any]) -> Normalised | None
         return Normalised(bid, "stream.online", {"started_at": _s(event.get("started_at"))}, None)
     if subscription_type == STREAM_OFFLINE:
         return Normalised(bid, "stream.offline", {}, None)
+    if subscription_type in MODERATOR_TYPES:
+        user = {k: _s(event.get(k)) for k in ("user_id", "user_login", "user_name")}
+        command = "moderator.add" if subscription_type == MODERATOR_ADD else "moderator.remove"
+        return Normalised(bid, command, user, None)
     return None

@@ -27,6 +27,11 @@ def get(tx: Tx, broadcaster_id: str) -> Broadcaster | None:
     return Broadcaster(row["id"], row["login"], row["display_name"], bool(row["live"]), bool(row["needs_reconsent"]))
 
 
+def with_any_grant_and_scope(tx: Tx, scope: str) -> list[str]:
+    """Grants with this scope, usable or waiting to sign in again (intersect with_grant for usable)."""
+    return [row["id"] for row in tx.all(Q.with_any_grant_and_scope, {"scope": scope})]
+
+
 def id_of_login(tx: Tx, login: str) -> str | None:
     row = tx.one(Q.id_of_login, {"login": login})
     return None if row is None else str(row["id"])

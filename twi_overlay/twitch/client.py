@@ -21,7 +21,8 @@ from twi_overlay.store.database import Database
 from twi_overlay.store.tx import Tx
 
 log = logging.getLogger(__name__)
-SCOPES = ("channel:read:redemptions", "channel:manage:redemptions")
+MODERATION_READ = "moderation:read"  # the channel's moderator list and its add/remove events
+SCOPES = ("channel:read:redemptions", "channel:manage:redemptions", MODERATION_READ)
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 

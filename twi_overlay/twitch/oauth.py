@@ -14,6 +14,7 @@ from aiohttp import web
 from twi_overlay import keys, repo
 from twi_overlay.domain import settings
 from twi_overlay.store.tx import Tx
+from twi_overlay.twitch import moderators
 from twi_overlay.twitch.catchup import catch_up_until_done
 from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens
 from twi_overlay.twitch.subscriptions import reconcile
@@ -134,11 +135,13 @@ async def callback(request: web.Request) -> web.StreamResponse:
 
 
 async def _after_sign_in(app: web.Application, twitch: Twitch) -> None:
-    """Create the EventSub subscriptions and queue the redemptions we missed (in the background)."""
+    """Create the EventSub subscriptions, read the moderator list and queue the redemptions we missed
+    (in the background)."""
     try:
         await reconcile(app[keys.DB], twitch)
     except Exception:
         log.exception("reconciling subscriptions after sign-in failed (the hourly pass will retry)")
+    await moderators.sync_all(app[keys.DB], twitch)
     await catch_up_until_done(app[keys.DB], twitch)
 
 

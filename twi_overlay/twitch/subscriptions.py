@@ -15,11 +15,12 @@ import time
 from typing import Any
 
 from twi_overlay import repo
-from twi_overlay.ingest.eventsub import HANDLED_TYPES
+from twi_overlay.ingest.eventsub import HANDLED_TYPES, MODERATOR_TYPES
 from twi_overlay.ops import metrics
 from twi_overlay.store.database import Database
 from twi_overlay.store.tx import Tx
-from twi_overlay.twitch.client import Twitch, TwitchError
+from twi_overlay.twitch import moderators
+from twi_overlay.twitch.client import MODERATION_READ, Twitch, TwitchError
 from twi_overlay.twitch.conduit import SHARD_DISABLED, ensure_conduit
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,23 @@ def _on(sub: dict[str, Any], wanted: dict[str, str]) -> bool:
     return found.get("method") == "webhook" and found.get("callback") == wanted["callback"]
 
 
-def desired(broadcaster_ids: list[str], on: dict[str, str] | None = None, client_id: str = "") -> list[dict[str, Any]]:
+def desired(
+    broadcaster_ids: list[str],
+    on: dict[str, str] | None = None,
+    client_id: str = "",
+    moderators: list[str] | None = None,
+) -> list[dict[str, Any]]:
+    """Every handled type for each broadcaster, the moderator events for those whose grant has
+    moderation:read (`moderators`), and with the conduit, conduit.shard.disabled."""
     wanted = [
         {"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
         for b in broadcaster_ids
         for t in HANDLED_TYPES
+    ]
+    wanted += [
+        {"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
+        for b in moderators or []
+        for t in MODERATOR_TYPES
     ]
     if on is not None and on["method"] == "conduit":  # how we learn that Twitch gave up on one of our shards
         wanted.append(
@@ -88,8 +101,11 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
     # the ones that still work: they are created with our app token, not with the broadcaster's.
     on = await transport(twitch)
     client_id = twitch.settings.twitch_client_id
-    wanted = desired(await db.read(repo.broadcasters.with_grant), on, client_id)
-    kept = desired(await db.read(repo.broadcasters.with_any_grant), on, client_id)
+    usable = await db.read(repo.broadcasters.with_grant)
+    with_mods = await db.read(repo.broadcasters.with_any_grant_and_scope, MODERATION_READ)
+    usable_ids = set(usable)
+    wanted = desired(usable, on, client_id, [b for b in with_mods if b in usable_ids])
+    kept = desired(await db.read(repo.broadcasters.with_any_grant), on, client_id, with_mods)
     webhook = {"method": "webhook", "callback": callback_url(twitch)}
     # Ours: on the transport in use, or webhooks to our callback left from before a switch to the conduit.
     have = [s for s in await actual(twitch) if _on(s, on) or _on(s, webhook)]
@@ -170,6 +186,7 @@ async def subscriptions_loop(db: Database, twitch: Twitch, tick: float = 10.0, f
             twitch.reconcile_soon.clear()
             if now - last >= SUBSCRIPTIONS_INTERVAL_SECS:
                 await twitch.validate_all()  # start-up and hourly
+                await moderators.sync_all(db, twitch)  # the events keep it current in between
             last = now
             try:
                 result = await reconcile(db, twitch)

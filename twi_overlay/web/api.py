@@ -18,7 +18,7 @@ from twi_overlay.ops.jobs import run_maintenance
 from twi_overlay.store.tx import Tx
 from twi_overlay.twitch import subscriptions
 from twi_overlay.twitch.catchup import store_helix_reward
-from twi_overlay.twitch.client import ReconsentNeeded, TwitchError
+from twi_overlay.twitch.client import MODERATION_READ, ReconsentNeeded, TwitchError
 from twi_overlay.twitch.oauth import twitch_of
 from twi_overlay.web.auth import (
     AUDIENCES,
@@ -350,6 +350,19 @@ async def get_subscriptions(request: web.Request) -> web.Response:
     return json_response({"data": subs, "summary": summary, "transport": _transport_view(request.app)})
 
 
+async def get_moderators(request: web.Request) -> web.Response:
+    """The channel's moderators as Twitch lists them; `complete` is false while the grant lacks
+    moderation:read (signed in before it was asked for: sign in again)."""
+    who = await admin_principal(request)
+    db = request.app[keys.DB]
+    mods = await db.read(repo.moderators.of_broadcaster, who.broadcaster_id)
+    grant = await db.read(repo.tokens.get, who.broadcaster_id)
+    complete = grant is not None and MODERATION_READ in grant.scopes
+    return json_response(
+        {"data": [{"user_login": m.user_login, "user_name": m.user_name} for m in mods], "complete": complete}
+    )
+
+
 def _transport_view(app: web.Application) -> dict[str, Any]:
     """How Twitch reaches us, and with the conduit, each shard's session (the admin page shows it)."""
     conduit = app.get(keys.CONDUIT)
@@ -370,6 +383,7 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_post("/api/logout", post_logout)
     app.router.add_get("/api/oauth/status", get_oauth_status)
     app.router.add_get("/api/subscriptions", get_subscriptions)
+    app.router.add_get("/api/moderators", get_moderators)
     app.router.add_post("/api/subscriptions/reconcile", post_reconcile)
     app.router.add_get("/api/session", get_session)
     app.router.add_get("/api/state", get_state)

@@ -34,6 +34,7 @@ GUARDS: dict[str, str] = {
     "GET /api/oauth/status": ADMIN,
     "GET /api/subscriptions": ADMIN + "; stale ids of other channels only for an operator",
     "POST /api/subscriptions/reconcile": OPERATOR,
+    "GET /api/moderators": ADMIN,
     "GET /api/session": "anyone (says whether and as whom the caller is signed in)",
     "GET /api/state": ADMIN,
     "POST /api/commands": ADMIN,

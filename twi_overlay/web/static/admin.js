@@ -367,6 +367,15 @@
     var s = await api("GET", "/api/subscriptions");
     $("subs-status").textContent = s.ok ? (s.data.summary || "ok") : (s.status === 404 ? "not available on this server yet" : errorText(s));
     $("transport-status").textContent = s.ok && s.data.transport ? transportText(s.data.transport) : "";
+    loadModerators();
+  }
+
+  async function loadModerators() {
+    var m = await api("GET", "/api/moderators");
+    if (!m.ok) return;
+    var names = m.data.data.map(function (x) { return x.user_name || x.user_login; });
+    $("moderators").textContent = (names.length ? names.join(", ") : "none") +
+      (m.data.complete ? "" : " (sign in with Twitch again to read the list)");
   }
 
   // How Twitch reaches this server: a webhook, or our WebSocket shards of a conduit and their state.
@@ -434,6 +443,7 @@
     "command.logged": function (d) { var list = $("log"); list.insertBefore(logLine(d), list.firstChild);
       while (list.children.length > 200) list.removeChild(list.lastChild); },
     "subscription.revoked": function () { loadStatus(); },
+    "moderators.changed": function () { loadModerators(); },
     "helix.result": function () { loadHistory(); loadFailedUpdates(); },
   };
 
