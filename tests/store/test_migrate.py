@@ -31,6 +31,7 @@ def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) ->
         "0004.grant-stored-at",
         "0005.overlay-key-nonce",
         "0006.overlay-sounds",
+        "0007.channel-moderators",
     ]
     assert migrate(path) == []
     conn = sqlite3.connect(path)

@@ -29,11 +29,9 @@ async def test_every_page_is_read_at_sign_in_and_the_events_keep_it_current(app_
     await sign_in(app_client)
     await after_sign_in(app_client)
     assert await logins(app_client) == sorted(m["user_login"] for m in mods)
-    assert [c for c in fake.calls if c[0] == "get_moderators"] == [
-        ("get_moderators", "0"),
-        ("get_moderators", "100"),
-        ("get_moderators", "200"),
-    ]
+    # Three pages of 100 (the start-up's hourly pass may have read them too: each read is whole).
+    pages = [c[1] for c in fake.calls if c[0] == "get_moderators"]
+    assert set(pages) == {"0", "100", "200"} and len(pages) % 3 == 0
     secret = app_client.app[keys.SETTINGS].webhook_secret
     newcomer = {"user_id": "9999", "user_login": "newcomer", "user_name": "Newcomer"}
     for sub_type, user in ((MODERATOR_ADD, newcomer), (MODERATOR_REMOVE, mods[0])):
