@@ -83,6 +83,7 @@ async def main() -> None:
             admin = await browser.new_page(viewport={"width": 1280, "height": 720})
             await admin.goto(server.url + "/_debug/login")
             await admin.wait_for_selector("#queue li")
+            await admin.wait_for_function("document.getElementById('overlay-url').placeholder.includes('rotate once')")
             await admin.click("#rotate-key")  # the URL the page then shows on every visit
             await admin.wait_for_function("document.getElementById('overlay-url').value.includes('#key=')")
             await asyncio.sleep(0.3)

@@ -79,7 +79,7 @@ async def test_the_overlay_url_is_still_shown_after_a_reload(server: ServerProce
         await page.goto(server.url + "/_debug/login")
         await page.wait_for_selector("#app:not([hidden])")
         # A key made before keys could be shown again (the seeded one): the page says to rotate once.
-        assert "rotate once" in await page.get_attribute("#overlay-url", "placeholder")
+        await page.wait_for_function("document.getElementById('overlay-url').placeholder.includes('rotate once')")
         await page.click("#rotate-key")  # nothing shown yet: no confirmation needed
         await page.wait_for_function("document.getElementById('overlay-url').value.includes('#key=')")
         url = await page.input_value("#overlay-url")

@@ -81,6 +81,7 @@ async def test_layout_colours_and_sound_reach_an_open_overlay_and_the_admin_prev
             admin_console = Console(admin)
             await admin.goto(server.url + "/_debug/login")
             await admin.wait_for_selector("#app:not([hidden])")
+            await admin.wait_for_function("document.getElementById('overlay-url').placeholder.includes('rotate once')")
             await admin.click("#rotate-key")
             await admin.wait_for_selector("#preview-box:not([hidden])")
             frame = admin.frame_locator("#preview")
