@@ -8,6 +8,7 @@ The README's configuration table is generated from these declarations (`make doc
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import secrets
@@ -366,7 +367,7 @@ class Settings:
     def conduit(self) -> bool:
         return self.eventsub_transport == "conduit"
 
-    @property
+    @functools.cached_property  # read by the edge middleware on every request
     def loopback_only(self) -> bool:
         """A production home set-up: served on http://localhost, to this PC only."""
         return self.production and self.conduit and loopback_url(self.base_url)

@@ -87,3 +87,23 @@ async def entries(client: Any) -> list[dict[str, Any]]:
 
 async def history(client: Any) -> dict[str, str]:
     return {e["redemption_id"]: e["helix_status"] for e in (await (await client.get("/api/history")).json())["data"]}
+
+
+def run_cli(settings: Any, command: list[str], **extra: str) -> Any:
+    """A command in another process against the same database and fake Twitch as the app's `settings`."""
+    import os
+    import subprocess
+
+    from tests.helpers import ROOT
+
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"sqlite://{settings.database_path}",
+        "TWITCH_CLIENT_ID": settings.twitch_client_id,
+        "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
+        "TWITCH_API_BASE": settings.twitch_api_base,
+        "TWITCH_AUTH_BASE": settings.twitch_auth_base,
+        "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key,
+        **extra,
+    }
+    return subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=60)

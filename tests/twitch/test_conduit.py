@@ -14,7 +14,7 @@ import pytest
 from tests.conftest import twitch_app
 from tests.fake_twitch import FakeTwitch
 from tests.helpers import redemption_body, until
-from tests.twitch.helpers import USER, after_sign_in, app_owned_queue_reward
+from tests.twitch.helpers import USER, after_sign_in, app_owned_queue_reward, run_cli
 from twi_overlay import keys, repo
 from twi_overlay.ingest.eventsub import HANDLED_TYPES, MODERATOR_TYPES, REDEMPTION_ADD
 from twi_overlay.ops import metrics
@@ -338,35 +338,15 @@ async def test_failing_sessions_back_off_with_jitter(conduit_client: Any, twitch
 
 async def test_the_cli_reconciles_the_conduits_subscriptions(conduit_client: Any, twitch: Any) -> None:
     """`twi-overlay subscriptions` from another process finds the same conduit and works as with webhooks."""
-    import os
-    import subprocess
     import sys
-
-    from tests.helpers import ROOT
 
     fake, _ = twitch
     await ready(conduit_client, fake)
     settings = conduit_client.app[keys.SETTINGS]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite://{settings.database_path}",
-        "EVENTSUB_TRANSPORT": "conduit",
-        "TWITCH_CLIENT_ID": settings.twitch_client_id,
-        "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
-        "TWITCH_API_BASE": settings.twitch_api_base,
-        "TWITCH_AUTH_BASE": settings.twitch_auth_base,
-        "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key,
-    }
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "twi_overlay", "subscriptions", *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    def cli(*args: str) -> Any:
+        command = [sys.executable, "-m", "twi_overlay", "subscriptions", *args]
+        return run_cli(settings, command, EVENTSUB_TRANSPORT="conduit")
 
     ok = await asyncio.to_thread(cli)
     assert ok.returncode == 0 and "0 missing, 0 stale" in ok.stdout, ok.stdout + ok.stderr

@@ -11,7 +11,7 @@ import orjson
 import pytest
 
 from tests.helpers import delivery, rfc3339_nano
-from tests.twitch.helpers import USER, sign_in
+from tests.twitch.helpers import USER, run_cli, sign_in
 from twi_overlay import keys, repo
 from twi_overlay.ingest.eventsub import HANDLED_TYPES, MODERATOR_TYPES
 from twi_overlay.twitch import subscriptions
@@ -93,8 +93,6 @@ async def test_revocation_leads_to_resubscription(app_client: Any, twitch: Any) 
 async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(
     app_client: Any, twitch: Any, tmp_path: Any
 ) -> None:
-    import os
-    import subprocess
 
     from tests.helpers import ROOT
 
@@ -102,27 +100,10 @@ async def test_cli_subscriptions_prints_the_diff_and_exits_0_when_empty(
     await sign_in(app_client)
     await settle(app_client, fake)
     settings = app_client.app[keys.SETTINGS]
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"sqlite://{settings.database_path}",
-        "APP_BASE_URL": settings.base_url,
-        "TWITCH_CLIENT_ID": settings.twitch_client_id,
-        "TWITCH_CLIENT_SECRET": settings.twitch_client_secret,
-        "TWITCH_API_BASE": settings.twitch_api_base,
-        "TWITCH_AUTH_BASE": settings.twitch_auth_base,
-        "WEBHOOK_SECRET": settings.webhook_secret,
-        "SSE_TOKEN_SIGNING_KEY": settings.sse_token_signing_key,
-    }
 
-    def cli(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [str(ROOT / "scripts" / "make-subscriptions.sh"), *args],
-            env=env,
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+    def cli(*args: str) -> Any:
+        command = [str(ROOT / "scripts" / "make-subscriptions.sh"), *args]
+        return run_cli(settings, command, APP_BASE_URL=settings.base_url, WEBHOOK_SECRET=settings.webhook_secret)
 
     ok = await asyncio.to_thread(cli)
     assert ok.returncode == 0, ok.stdout + ok.stderr

@@ -29,8 +29,9 @@ log = logging.getLogger(__name__)
 STORE_TRIES = 8  # 0.05 s doubling: about 6 s in all before giving the event to the catch-up
 
 
-@functools.lru_cache(maxsize=256)
-def _ingress_counter(type_: str) -> Any:
+@functools.lru_cache(maxsize=256)  # types come from Twitch's short list
+def ingress_counter(type_: str) -> Any:
+    """eventsub_ingress_total{type}, looked up once per type (both doors count there)."""
     return metrics.EVENTSUB_INGRESS.labels(type_)
 
 
@@ -80,7 +81,7 @@ class Door:
             metrics.EVENTSUB_DUPLICATE.inc()
             self.tap.record("dedupe", sub_type, broadcaster_id, message_id, ok=True, ms=ms, duplicate=True)
             return False
-        _ingress_counter(sub_type if message_type == "notification" else "revocation").inc()
+        ingress_counter(sub_type if message_type == "notification" else "revocation").inc()
         metrics.EVENTSUB_NOTIFICATIONS.labels(transport).inc()
         self.tap.record("ingress", sub_type, broadcaster_id, message_id, ok=True, ms=ms, transport=transport)
         self.processor.ingress()

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import time
-from typing import Any
 
 import orjson
 from aiohttp import web
 
 from twi_overlay import keys
+from twi_overlay.ingest.door import ingress_counter
 from twi_overlay.ingest.eventsub import MESSAGE_TYPES, broadcaster_of, fresh, parse_timestamp, signature_ok
 from twi_overlay.ops import metrics
 from twi_overlay.repo.events import STORE_DELIVERY
@@ -24,11 +23,6 @@ H_TS = "Twitch-Eventsub-Message-Timestamp"
 H_SIG = "Twitch-Eventsub-Message-Signature"
 H_TYPE = "Twitch-Eventsub-Message-Type"
 H_SUBTYPE = "Twitch-Eventsub-Subscription-Type"
-
-
-@functools.lru_cache(maxsize=256)  # types come from signed deliveries: Twitch's short list
-def _ingress_counter(type_: str) -> Any:
-    return metrics.EVENTSUB_INGRESS.labels(type_)
 
 
 _BY_WEBHOOK = metrics.EVENTSUB_NOTIFICATIONS.labels("webhook")
@@ -140,7 +134,7 @@ async def _handle(request: web.Request, started: float) -> web.StreamResponse:
         metrics.EVENTSUB_DUPLICATE.inc()
         tap.record("dedupe", sub_type, broadcaster_id, message_id, ok=True, ms=ms, duplicate=True)
         return web.Response(status=204)
-    _ingress_counter(sub_type if message_type == "notification" else "revocation").inc()
+    ingress_counter(sub_type if message_type == "notification" else "revocation").inc()
     _BY_WEBHOOK.inc()
     tap.record("ingress", sub_type, broadcaster_id, message_id, ok=True, ms=ms, transport="webhook")
     app[keys.PROCESSOR].ingress()

@@ -37,10 +37,18 @@ PUBLIC_MIN_INTERVAL_SECS = 0.5
 PUBLIC_BUFFER_BYTES = 256 * 1024  # a viewer this far behind is dropped (its page reconnects)
 
 
+def _settings(tx: Tx, broadcaster_id: str) -> dict[str, Any]:
+    stored = repo.settings.get(tx, broadcaster_id)
+    return with_defaults(stored.doc if stored is not None else {})
+
+
+def public_page_on(tx: Tx, broadcaster_id: str) -> bool:
+    return bool(_settings(tx, broadcaster_id)["public_page"]["enabled"])
+
+
 def public_snapshot(tx: Tx, broadcaster_id: str) -> dict[str, Any] | None:
     """What viewers may see of the queue, or None while the page is off."""
-    stored = repo.settings.get(tx, broadcaster_id)
-    doc = with_defaults(stored.doc if stored is not None else {})
+    doc = _settings(tx, broadcaster_id)
     page = doc["public_page"]
     if not page["enabled"]:
         return None
@@ -156,7 +164,7 @@ class PublicFeeds:
         assert self.db is not None
         if self.per_address.get(address, 0) >= max_per_address:
             raise ApiError(429, "too_many_streams", "too many open streams from this address", {"Retry-After": "5"})
-        if await self.db.read(public_snapshot, broadcaster_id) is None:
+        if not await self.db.read(public_page_on, broadcaster_id):
             raise ApiError(404, "not_found", f"no route for {request.path}")
         transport = request.transport
         if transport is None:

@@ -9,7 +9,7 @@ from pathlib import Path
 from aiohttp import web
 
 from twi_overlay import keys, repo
-from twi_overlay.stream.public import public_snapshot
+from twi_overlay.stream.public import public_page_on
 from twi_overlay.web.errors import ApiError
 from twi_overlay.web.peer import client_address
 
@@ -31,7 +31,7 @@ async def _channel_of(request: web.Request) -> str:
 
 async def public_page(request: web.Request) -> web.StreamResponse:
     broadcaster_id = await _channel_of(request)
-    if await request.app[keys.DB].read(public_snapshot, broadcaster_id) is None:
+    if not await request.app[keys.DB].read(public_page_on, broadcaster_id):
         raise ApiError(404, "not_found", f"no route for {request.path}")
     response = web.FileResponse(STATIC / "public.html")
     response.headers["Cache-Control"] = "public, max-age=300"  # the same page for every channel and viewer
