@@ -357,3 +357,17 @@ async def test_the_cli_reconciles_the_conduits_subscriptions(conduit_client: Any
     assert len(fake.eventsub.conduits) == 1  # found, not made again
     [again] = [s for s in fake.subscriptions.values() if s["type"] == REDEMPTION_ADD]
     assert again["transport"] == {"method": "conduit", "conduit_id": next(iter(fake.eventsub.conduits))}
+
+
+async def test_a_notification_100_times_the_usual_size_goes_through_once(conduit_client: Any, twitch: Any) -> None:
+    """A redemption frame is ~1 KB; one of ~100 KB (a long note, many extra fields Twitch may add)
+    is stored and processed like any other, on the same socket, which stays up."""
+    fake, _ = twitch
+    h, reward_id = await ready(conduit_client, fake)
+    big = event(fake, reward_id, "big_one")
+    big["user_input"] = "x" * 100_000
+    big["extra"] = {f"field_{i}": "y" * 100 for i in range(100)}
+    sessions = {s.id for s in fake.eventsub.live()}
+    await stored(conduit_client, await fake.eventsub.notify(REDEMPTION_ADD, USER, big))
+    assert await queue_names(conduit_client, h) == ["big_one"]
+    assert {s.id for s in fake.eventsub.live()} == sessions  # no reconnect for it
