@@ -12,3 +12,7 @@ ORDER BY user_login;
 
 -- name: is_moderator
 SELECT 1 FROM channel_moderators WHERE broadcaster_id = :broadcaster_id AND user_id = :user_id;
+
+-- name: channels_of
+SELECT b.id, b.login, b.display_name FROM channel_moderators m JOIN broadcasters b ON b.id = m.broadcaster_id
+WHERE m.user_id = :user_id ORDER BY b.login;

@@ -36,7 +36,11 @@ class FakeTwitch:
     grant_scopes: list[str] = field(
         default_factory=lambda: ["channel:read:redemptions", "channel:manage:redemptions", "moderation:read"]
     )
-    codes: dict[str, tuple[str, list[str]]] = field(default_factory=dict)  # code -> (redirect_uri, scopes)
+    # code -> (redirect_uri, scopes, user id): who consented on Twitch's page for that code
+    codes: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
+    people: dict[str, dict[str, str]] = field(default_factory=dict)  # Twitch users by id (besides `user`)
+    signing_in: str | None = None  # the user id the next consent is given as (None: `user`)
+    revoked: list[str] = field(default_factory=list)  # user ids whose tokens were revoked
     access: dict[str, Token] = field(default_factory=dict)
     refresh: dict[str, Token] = field(default_factory=dict)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -62,6 +66,18 @@ class FakeTwitch:
 
     def __post_init__(self) -> None:
         self.eventsub = FakeEventSub(self)
+
+    def person(self, user_id: str) -> dict[str, str]:
+        return self.user if user_id == self.user["id"] else self.people[user_id]
+
+    def sign_in_as(self, login: str) -> dict[str, str]:
+        """Someone else is at the browser: the next consent on Twitch's page is theirs (a moderator)."""
+        found = next((u for u in self.people.values() if u["login"] == login.lower()), None)
+        if found is None:
+            found = {"id": str(8000000 + len(self.people)), "login": login.lower(), "display_name": login}
+            self.people[found["id"]] = found
+        self.signing_in = found["id"]
+        return found
 
     def add_reward(self, title: str, client_id: str = CLIENT_ID) -> str:
         rid = str(uuid.uuid4())
@@ -166,7 +182,11 @@ class FakeTwitch:
         if q.get("client_id") != CLIENT_ID or q.get("response_type") != "code":
             return web.json_response({"status": 400, "message": "invalid client"}, status=400)
         code = secrets.token_hex(15)
-        self.codes[code] = (q["redirect_uri"], [s for s in q.get("scope", "").split() if s in self.grant_scopes])
+        user_id = self.signing_in or self.user["id"]
+        # The broadcaster grants what they were asked for, within grant_scopes; anyone else what was asked.
+        asked = q.get("scope", "").split()
+        scopes = [s for s in asked if s in self.grant_scopes] if user_id == self.user["id"] else asked
+        self.codes[code] = (q["redirect_uri"], scopes, user_id)
         raise web.HTTPFound(
             q["redirect_uri"]
             + "?"
@@ -182,7 +202,7 @@ class FakeTwitch:
             found = self.codes.pop(str(form.get("code")), None)
             if found is None or found[0] != form.get("redirect_uri"):
                 return web.json_response({"status": 400, "message": "Invalid authorization code"}, status=400)
-            return web.json_response(self._issue(self.user["id"], CLIENT_ID, found[1]))
+            return web.json_response(self._issue(found[2], CLIENT_ID, found[1]))
         if form.get("grant_type") == "client_credentials":
             access = secrets.token_hex(15)
             self.access[access] = Token("", CLIENT_ID, [])
@@ -202,7 +222,7 @@ class FakeTwitch:
         return web.json_response(
             {
                 "client_id": token.client_id,
-                "login": self.user["login"],
+                "login": self.person(token.user_id)["login"],
                 "scopes": token.scopes,
                 "user_id": token.user_id,
                 "expires_in": 3600,
@@ -224,12 +244,19 @@ class FakeTwitch:
         return token
 
     def add_moderator(self, login: str, broadcaster_id: str | None = None) -> dict[str, str]:
-        user = {
-            "user_id": str(7000000 + len(self.moderators.get(broadcaster_id or self.user["id"], []))),
-            "user_login": login.lower(),
-            "user_name": login,
-        }
+        """A moderator of the channel (the broadcaster's by default); the same Twitch user as `sign_in_as`."""
+        found = next((u for u in self.people.values() if u["login"] == login.lower()), None)
+        if found is None:
+            found = {"id": str(7000000 + len(self.people)), "login": login.lower(), "display_name": login}
+            self.people[found["id"]] = found
+        user = {"user_id": found["id"], "user_login": found["login"], "user_name": found["display_name"]}
         self.moderators.setdefault(broadcaster_id or self.user["id"], []).append(user)
+        return user
+
+    def remove_moderator(self, login: str, broadcaster_id: str | None = None) -> dict[str, str]:
+        mods = self.moderators.get(broadcaster_id or self.user["id"], [])
+        user = next(m for m in mods if m["user_login"] == login.lower())
+        mods.remove(user)
         return user
 
     async def get_moderators(self, request: web.Request) -> web.Response:
@@ -269,7 +296,18 @@ class FakeTwitch:
         token = self._auth(request)
         if isinstance(token, web.Response):
             return token
-        return web.json_response({"data": [{**self.user, "type": "", "broadcaster_type": "affiliate"}]})
+        return web.json_response({"data": [{**self.person(token.user_id), "type": "", "broadcaster_type": "affiliate"}]})
+
+    async def revoke(self, request: web.Request) -> web.Response:
+        """POST /oauth2/revoke: client_id and token, as a form or as query parameters."""
+        form = {**request.query, **(await request.post())}
+        if form.get("client_id") != CLIENT_ID:
+            return web.json_response({"status": 404, "message": "client does not exist"}, status=404)
+        token = self.access.pop(str(form.get("token")), None)
+        if token is None:
+            return web.json_response({"status": 400, "message": "Invalid token"}, status=400)
+        self.revoked.append(token.user_id)
+        return web.Response(status=200)
 
     async def create_reward(self, request: web.Request) -> web.Response:
         token = self._auth(request, "channel:manage:redemptions")
@@ -533,6 +571,7 @@ class FakeTwitch:
         app.router.add_get("/oauth2/authorize", self.authorize)
         app.router.add_post("/oauth2/token", self.token)
         app.router.add_get("/oauth2/validate", self.validate)
+        app.router.add_post("/oauth2/revoke", self.revoke)
         app.router.add_get("/helix/users", self.users)
         app.router.add_get("/helix/moderation/moderators", self.get_moderators)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)

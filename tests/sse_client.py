@@ -74,6 +74,16 @@ class SSEStream:
     def close(self) -> None:
         self.response.close()
 
+    async def ends(self) -> bool:
+        """True when the server ends the stream within a second (heartbeats and events are read past)."""
+        try:
+            while True:
+                await self.next(timeout=1.0)
+        except (EOFError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
+            return True
+        except TimeoutError:
+            return False
+
 
 async def connect(
     session: aiohttp.ClientSession,

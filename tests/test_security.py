@@ -58,17 +58,6 @@ async def _stream_token(client: Any, body: dict[str, Any], headers: dict[str, st
     return str((await r.json())["token"])
 
 
-async def _ends(stream: Any) -> bool:
-    """True when the server ends the stream within a second (heartbeats and events are read past)."""
-    try:
-        while True:
-            await stream.next(timeout=1.0)
-    except (EOFError, aiohttp.ClientPayloadError, aiohttp.ClientConnectionError):
-        return True
-    except TimeoutError:
-        return False
-
-
 async def test_rotating_the_overlay_key_ends_its_streams_and_refuses_its_tokens(client: Any) -> None:
     from tests.conftest import admin_headers
     from tests.sse_client import connect
@@ -79,7 +68,7 @@ async def test_rotating_the_overlay_key_ends_its_streams_and_refuses_its_tokens(
     overlay = await connect(client.session, str(client.make_url("/overlay/sse")), old_token)
     assert (await overlay.next_event()).event == "state.replace"
     new = (await (await client.post("/api/overlay-key", headers=admin_headers())).json())["key"]
-    assert await _ends(overlay)  # the open overlay stops now, not when its token expires
+    assert await overlay.ends()  # the open overlay stops now, not when its token expires
     again = await client.get(f"/overlay/sse?token={old_token}")
     await error(again, 401, "overlay_key_rotated")
     fresh = await connect(
@@ -128,13 +117,13 @@ async def test_signing_out_ends_that_sessions_streams_and_everywhere_ends_all(cl
         csrf_b, stream_b, _ = await signed_in(phone)
         async with laptop.post(str(client.make_url("/api/logout")), headers=csrf_a) as r:
             assert r.status == 200
-        assert await _ends(stream_a)
+        assert await stream_a.ends()
         async with laptop.get(str(client.make_url(f"/admin/sse?token={token_a}"))) as r:
             assert r.status == 401 and (await r.json())["error"]["code"] == "signed_out"
-        assert not await _ends(stream_b)  # the other device stays signed in
+        assert not await stream_b.ends()  # the other device stays signed in
         async with phone.post(str(client.make_url("/api/logout")), json={"everywhere": True}, headers=csrf_b) as r:
             assert r.status == 200
-        assert await _ends(stream_b)
+        assert await stream_b.ends()
         async with phone.get(str(client.make_url("/api/state"))) as r:
             await error(r, 401)
 

@@ -28,6 +28,7 @@ from twi_overlay.ops.tap import Tap
 from twi_overlay.pipeline import Processor
 from twi_overlay.store.database import Database
 from twi_overlay.store.migrate import migrate
+from twi_overlay.stream.access import close_revoked
 from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.public import PublicFeeds
 from twi_overlay.stream.sse import admin_sse, overlay_sse
@@ -50,6 +51,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 
     def published(events: list[Any]) -> None:  # after each commit: the streams, then the public pages
         hub.publish(events)
+        close_revoked(hub, events)
         public.notify(events)
 
     db = Database(settings.database_path, on_events=published)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from yarl import URL
 
 from tests.conftest import update_settings
 from tests.fake_twitch import CLIENT_ID
-from tests.helpers import delivery, redemption_body
+from tests.helpers import delivery, redemption_body, rfc3339_nano
 from twi_overlay import keys
 
 SCOPES = "channel:read:redemptions channel:manage:redemptions moderation:read"
@@ -31,6 +33,60 @@ async def sign_in(client: Any) -> dict[str, Any]:
 
 
 USER = "5550001"
+
+
+async def deliver_moderator_event(client: Any, sub_type: str, user: dict[str, str]) -> None:
+    """channel.moderator.add / .remove for the signed-in broadcaster, through the webhook and processed."""
+    body = {
+        "subscription": {"id": "s", "type": sub_type, "version": "1", "condition": {"broadcaster_user_id": USER}},
+        "event": {**user, "broadcaster_user_id": USER, "broadcaster_user_login": "real_streamer"},
+    }
+    secret = client.app[keys.SETTINGS].webhook_secret
+    headers, raw = delivery(body, secret=secret, timestamp=rfc3339_nano())
+    assert (await client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
+    await client.app[keys.PROCESSOR].drain()
+
+
+@dataclass
+class Browser:
+    """Another person's browser (its own cookies) on the test client's server: a moderator's."""
+
+    client: Any
+    session: aiohttp.ClientSession
+    csrf: str = ""
+
+    def url(self, path: str) -> str:
+        return str(self.client.make_url(path))
+
+    async def get(self, path: str, **kw: Any) -> aiohttp.ClientResponse:
+        return await self.session.get(self.url(path), **kw)
+
+    async def post(self, path: str, body: Any = None) -> aiohttp.ClientResponse:
+        return await self.session.post(self.url(path), json=body, headers={"X-CSRF-Token": self.csrf})
+
+    async def command(self, type_: str, payload: Any) -> aiohttp.ClientResponse:
+        return await self.post("/api/commands", {"type": type_, "payload": payload})
+
+
+async def moderator_sign_in(browser: Browser, fake: Any, login: str, channel: str = "") -> aiohttp.ClientResponse:
+    """`login` signs in as a moderator through the fake's consent page, asked for no scope at all; the
+    callback's answer (a redirect to the admin page, or a page saying why not). Signed in, the
+    browser keeps the session's CSRF token."""
+    fake.sign_in_as(login)
+    try:
+        query = "?as=moderator" + (f"&channel={channel}" if channel else "")
+        r = await browser.get("/oauth/login" + query, allow_redirects=False)
+        assert r.status == 302, await r.text()
+        authorize = r.headers["Location"]
+        assert URL(authorize).query["scope"] == ""  # only who they are
+        async with browser.session.get(authorize, allow_redirects=False) as consent:
+            callback = consent.headers["Location"]
+        answer = await browser.session.get(callback, allow_redirects=False)
+    finally:
+        fake.signing_in = None
+    if answer.status == 302:
+        browser.csrf = (await (await browser.get("/api/session")).json())["csrf_token"]
+    return answer
 
 
 async def after_sign_in(client: Any) -> None:

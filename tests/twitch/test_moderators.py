@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.helpers import delivery, rfc3339_nano
-from tests.twitch.helpers import USER, after_sign_in, sign_in
+from tests.twitch.helpers import USER, after_sign_in, deliver_moderator_event, sign_in
 from twi_overlay import keys, repo
 from twi_overlay.ingest.eventsub import MODERATOR_ADD, MODERATOR_REMOVE, MODERATOR_TYPES
 from twi_overlay.twitch import moderators, subscriptions
@@ -14,13 +13,6 @@ from twi_overlay.twitch import moderators, subscriptions
 
 async def logins(client: Any) -> list[str]:
     return [m.user_login for m in await client.app[keys.DB].read(repo.moderators.of_broadcaster, USER)]
-
-
-def moderator_event(sub_type: str, user: dict[str, str]) -> dict[str, Any]:
-    return {
-        "subscription": {"id": "s", "type": sub_type, "version": "1", "condition": {"broadcaster_user_id": USER}},
-        "event": {**user, "broadcaster_user_id": USER, "broadcaster_user_login": "real_streamer"},
-    }
 
 
 async def test_every_page_is_read_at_sign_in_and_the_events_keep_it_current(app_client: Any, twitch: Any) -> None:
@@ -32,12 +24,9 @@ async def test_every_page_is_read_at_sign_in_and_the_events_keep_it_current(app_
     # Three pages of 100 (the start-up's hourly pass may have read them too: each read is whole).
     pages = [c[1] for c in fake.calls if c[0] == "get_moderators"]
     assert set(pages) == {"0", "100", "200"} and len(pages) % 3 == 0
-    secret = app_client.app[keys.SETTINGS].webhook_secret
     newcomer = {"user_id": "9999", "user_login": "newcomer", "user_name": "Newcomer"}
-    for sub_type, user in ((MODERATOR_ADD, newcomer), (MODERATOR_REMOVE, mods[0])):
-        headers, raw = delivery(moderator_event(sub_type, user), secret=secret, timestamp=rfc3339_nano())
-        assert (await app_client.post("/eventsub/webhook", data=raw, headers=headers)).status == 204
-    await app_client.app[keys.PROCESSOR].drain()
+    await deliver_moderator_event(app_client, MODERATOR_ADD, newcomer)
+    await deliver_moderator_event(app_client, MODERATOR_REMOVE, mods[0])
     found = await logins(app_client)
     assert "newcomer" in found and "mod_000" not in found and len(found) == 250
     # The hourly pass puts the list back to what Twitch says.

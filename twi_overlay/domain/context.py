@@ -11,11 +11,21 @@ from twi_overlay.repo.settings import StoredSettings
 from twi_overlay.store.tx import Tx
 
 
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who ran a command, when a person did: the streamer or a moderator signed in to the admin page."""
+
+    user_id: str
+    name: str
+    role: str  # broadcaster | moderator
+
+
 @dataclass
 class Ctx:
     tx: Tx
     broadcaster_id: str
     source: str  # admin | twitch
+    actor: Actor | None = None
     events: list[Event] = field(default_factory=list)
     settings: StoredSettings | None = None  # loaded once per command (domain/settings.py: current)
 

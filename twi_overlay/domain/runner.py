@@ -13,7 +13,7 @@ from typing import Any
 
 from twi_overlay import repo
 from twi_overlay.domain import broadcasters, counters, moderators, queue, redemptions, rewards, settings
-from twi_overlay.domain.context import Ctx, Handler
+from twi_overlay.domain.context import Actor, Ctx, Handler
 from twi_overlay.domain.events import admin_event
 from twi_overlay.domain.outcomes import Handled, Outcome, Refusal, Refuse, Refused
 from twi_overlay.domain.payload import as_object
@@ -41,6 +41,7 @@ def execute(
     payload: Any,
     source: str = "admin",
     idempotency_key: str | None = None,
+    actor: Actor | None = None,
 ) -> Outcome:
     if idempotency_key is not None:
         previous = repo.commands.by_idempotency_key(tx, broadcaster_id, idempotency_key)
@@ -52,7 +53,7 @@ def execute(
                     Refusal.INVALID, "idempotency_key_reused", "this Idempotency-Key was sent with another command"
                 )
             return _replay(previous)
-    ctx = Ctx(tx, broadcaster_id, source)
+    ctx = Ctx(tx, broadcaster_id, source, actor)
     settings.current(ctx)  # a first command creates the settings row, outside the command's savepoint
     handler = HANDLERS.get(type_) if (source != "admin" or type_ in ADMIN_COMMANDS) else None
     ts = time.time()
@@ -64,7 +65,19 @@ def execute(
     except Refuse as exc:
         tx.rollback_to("command")
         refused = exc.outcome
-        _log(tx, broadcaster_id, type_, source, payload, "error", refused.reason, idempotency_key, refused.stored(), ts)
+        _log(
+            tx,
+            broadcaster_id,
+            type_,
+            source,
+            payload,
+            "error",
+            refused.reason,
+            idempotency_key,
+            refused.stored(),
+            ts,
+            actor,
+        )
         metrics.POLICY_COMMANDS.labels(type_ if handler else "unknown", "error").inc()
         return refused
     tx.release("command")
@@ -72,7 +85,17 @@ def execute(
     for event in ctx.events:
         tx.emit(event)
     _log(
-        tx, broadcaster_id, type_, source, payload, result.result, result.reason, idempotency_key, handled.answer(), ts
+        tx,
+        broadcaster_id,
+        type_,
+        source,
+        payload,
+        result.result,
+        result.reason,
+        idempotency_key,
+        handled.answer(),
+        ts,
+        actor,
     )
     metrics.POLICY_COMMANDS.labels(type_, result.result).inc()
     return handled
@@ -98,6 +121,7 @@ def _log(
     idempotency_key: str | None,
     response: dict[str, Any],
     ts: float,
+    actor: Actor | None,
 ) -> None:
     log_id = repo.commands.log(
         tx,
@@ -110,11 +134,21 @@ def _log(
         idempotency_key=idempotency_key,
         response=response,
         ts=ts,
+        actor_id=actor.user_id if actor else None,
+        actor_name=actor.name if actor else None,
     )
     tx.emit(
         admin_event(
             broadcaster_id,
             "command.logged",
-            {"id": log_id, "ts": ts, "type": type_, "source": source, "result": result, "reason": reason},
+            {
+                "id": log_id,
+                "ts": ts,
+                "type": type_,
+                "source": source,
+                "result": result,
+                "reason": reason,
+                "actor": actor.name if actor else None,
+            },
         )
     )

@@ -2,7 +2,8 @@
 
 The document (docs/api.md, "Settings"): `queue` (open, max_length, per_user_limit), `rewards` (reward
 id -> "queue" | "counter:<name>" | "ignore"), `overlay` (what the OBS source shows and how: layout,
-colours, sound) and `public_page` (enabled, show_notes), with a version bumped on every change.
+colours, sound), `public_page` (enabled, show_notes) and `moderators` (enabled), with a version
+bumped on every change.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ DEFAULT_SETTINGS: dict[str, Any] = {
         "sound_file": "builtin",  # or the sha256 of a file uploaded with POST /api/overlay-sound
     },
     "public_page": {"enabled": False, "show_notes": False},  # /q/<login>: off until the streamer opens it
+    "moderators": {"enabled": True},  # the channel's moderators may sign in and run the queue and counters
 }
 _INT_RANGES = {
     ("queue", "max_length"): (1, 1000),
@@ -56,6 +58,7 @@ _BOOLS = {
     ("overlay", "sound"),
     ("public_page", "enabled"),
     ("public_page", "show_notes"),
+    ("moderators", "enabled"),
 }
 _CHOICES = {
     ("overlay", "theme"): ("dark", "light"),
@@ -182,6 +185,9 @@ def update(ctx: Ctx, payload: dict[str, Any]) -> Result:
     if not repo.settings.update(ctx.tx, ctx.broadcaster_id, version, merged):
         raise Refuse(Refusal.CONFLICT, "version_conflict", "settings changed meanwhile; reload and retry")
     ctx.settings = StoredSettings(version + 1, merged)
+    if stored.doc["moderators"]["enabled"] and not merged["moderators"]["enabled"]:
+        # Moderator access turned off: their sessions end now (and their streams: stream/access.py).
+        repo.auth.delete_moderator_sessions(ctx.tx, ctx.broadcaster_id)
     full = full_settings(version + 1, merged)
     ctx.emit(
         Event(

@@ -37,6 +37,7 @@ class LoggedCommand:
     payload: Any
     result: str
     reason: str | None
+    actor: str | None  # who ran it (a moderator's or the streamer's name), when known
 
 
 def by_idempotency_key(tx: Tx, broadcaster_id: str, key: str) -> StoredAnswer | None:
@@ -59,6 +60,8 @@ def log(
     idempotency_key: str | None,
     response: Any,
     ts: float,
+    actor_id: str | None = None,
+    actor_name: str | None = None,
 ) -> int:
     """Write a command's log row; returns its id."""
     return int(
@@ -74,6 +77,8 @@ def log(
                 "reason": reason,
                 "idempotency_key": idempotency_key,
                 "response": orjson.dumps(response).decode() if response is not None else None,
+                "actor_id": actor_id,
+                "actor_name": actor_name,
             },
         )
     )
@@ -81,6 +86,15 @@ def log(
 
 def recent(tx: Tx, broadcaster_id: str, limit: int) -> list[LoggedCommand]:
     return [
-        LoggedCommand(r["id"], r["ts"], r["type"], r["source"], orjson.loads(r["payload"]), r["result"], r["reason"])
+        LoggedCommand(
+            r["id"],
+            r["ts"],
+            r["type"],
+            r["source"],
+            orjson.loads(r["payload"]),
+            r["result"],
+            r["reason"],
+            r["actor_name"],
+        )
         for r in tx.all(Q.recent, {"broadcaster_id": broadcaster_id, "limit": limit})
     ]

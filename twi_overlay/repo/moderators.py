@@ -53,3 +53,9 @@ def replace(tx: Tx, broadcaster_id: str, mods: list[Moderator]) -> tuple[list[st
     for gone in before - now:
         remove(tx, broadcaster_id, gone)
     return sorted(now - before), sorted(before - now)
+
+
+def channels_of(tx: Tx, user_id: str) -> list[tuple[str, str, str]]:
+    """(broadcaster id, login, display name) of every channel here this user moderates."""
+    rows = tx.all(Q.channels_of, {"user_id": user_id})
+    return [(r["id"], r["login"], r["display_name"]) for r in rows]

@@ -9,6 +9,7 @@ from aiohttp import web
 from twi_overlay import keys, repo
 from twi_overlay.domain.state import snapshot
 from twi_overlay.store.tx import Tx
+from twi_overlay.stream.access import moderator_credential
 from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.wire import open_stream
 from twi_overlay.web.auth import bearer, decode_token, key_id
@@ -51,7 +52,11 @@ async def sse_handler(request: web.Request, aud: str) -> web.StreamResponse:
     refusal = await db.read(_refusal, broadcaster_id, kid, sid)
     if refusal is not None:
         raise ApiError(401, *refusal)
-    credential = f"key:{kid}" if kid else f"session:{sid}" if sid else ""
+    mod = claims.get("mod")
+    if mod is not None and sid is not None:
+        credential = moderator_credential(str(mod), str(sid))  # ends when they stop being a moderator
+    else:
+        credential = f"key:{kid}" if kid else f"session:{sid}" if sid else ""
     settings = app[keys.SETTINGS]
     address = client_address(request)
     if hub.streams_of(broadcaster_id) >= settings.sse_max_streams_per_broadcaster:

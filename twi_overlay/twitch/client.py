@@ -70,13 +70,14 @@ class Tokens:
     scopes: tuple[str, ...]
 
 
-def authorize_url(settings: Settings, state: str) -> str:
+def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = SCOPES) -> str:
+    """Twitch's consent page; a moderator's sign-in passes no scopes (it only identifies them)."""
     query = urlencode(
         {
             "response_type": "code",
             "client_id": settings.twitch_client_id,
             "redirect_uri": settings.oauth_redirect_uri,
-            "scope": " ".join(SCOPES),
+            "scope": " ".join(scopes),
             "state": state,
         }
     )
@@ -135,6 +136,14 @@ class Twitch:
                 {"code": code, "grant_type": "authorization_code", "redirect_uri": self.settings.oauth_redirect_uri}
             )
         )
+
+    async def revoke(self, access_token: str) -> None:
+        """POST /oauth2/revoke: a token we only needed once (a moderator's, to learn who they are)."""
+        form = {"client_id": self.settings.twitch_client_id, "token": access_token}
+        async with self.session.post(f"{self.settings.twitch_auth_base}/revoke", data=form) as r:
+            metrics.HELIX_REQUESTS.labels("oauth2/revoke", str(r.status)).inc()
+            if r.status != 200:
+                raise TwitchError(r.status, "revoke failed")
 
     async def refresh(self, broadcaster_id: str) -> str:
         grant = await self.db.read(repo.tokens.get, broadcaster_id)

@@ -10,6 +10,7 @@ import logging
 import aiohttp
 
 from twi_overlay import repo
+from twi_overlay.domain import moderators as domain_moderators
 from twi_overlay.repo.moderators import Moderator
 from twi_overlay.store.database import Database, DatabaseClosed
 from twi_overlay.twitch.client import MODERATION_READ, Twitch, TwitchError, json_object
@@ -49,7 +50,7 @@ async def sync(db: Database, twitch: Twitch, broadcaster_id: str) -> tuple[list[
     except (TwitchError, aiohttp.ClientError, TimeoutError) as exc:
         log.warning("moderators could not be listed", extra={"broadcaster_id": broadcaster_id, "error": str(exc)[:200]})
         return None
-    return await db.write(repo.moderators.replace, broadcaster_id, mods)
+    return await db.write(domain_moderators.replace, broadcaster_id, mods)
 
 
 async def sync_all(db: Database, twitch: Twitch) -> None:

@@ -1,13 +1,17 @@
 """Sign in with Twitch: /oauth/login → Twitch → /oauth/callback (the authorization-code flow).
 
 `state` is random per attempt and bound to this browser by an HttpOnly cookie: a callback whose state
-does not match the cookie is refused (login CSRF)."""
+does not match the cookie is refused (login CSRF). The state also says who is signing in: the
+broadcaster (the scopes the features need; the grant is kept) or, with `?as=moderator`, one of a
+channel's moderators (no scopes: Twitch only tells us who they are; the token is revoked at once)."""
 
 from __future__ import annotations
 
 import html
 import logging
+import re
 import secrets
+from typing import Any
 
 from aiohttp import web
 
@@ -18,11 +22,12 @@ from twi_overlay.twitch import moderators
 from twi_overlay.twitch.catchup import catch_up_until_done
 from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens
 from twi_overlay.twitch.subscriptions import reconcile
-from twi_overlay.web.auth import new_session, set_session_cookie
+from twi_overlay.web.auth import moderator_may, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError
 
 log = logging.getLogger(__name__)
 STATE_COOKIE = "twi_oauth_state"
+LOGIN = re.compile(r"^[a-z0-9_]{1,25}$")  # a Twitch login
 
 
 NOT_CONFIGURED = (
@@ -68,8 +73,15 @@ async def login(request: web.Request) -> web.StreamResponse:
         page = NOT_CONFIGURED_PAGE.format(redirect=html.escape(conf.oauth_redirect_uri), dev=dev)
         return web.Response(status=503, text=page, content_type="text/html")
     twitch_of(request.app)  # anyone else: the JSON error
-    state = secrets.token_urlsafe(24)
-    response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state))
+    role = request.query.get("as", "broadcaster")
+    channel = request.query.get("channel", "")
+    if role not in ("broadcaster", "moderator"):
+        raise ApiError(400, "invalid_request", 'as: "broadcaster" (the default) or "moderator"')
+    if channel and (role != "moderator" or not LOGIN.match(channel)):
+        raise ApiError(400, "invalid_request", "channel: a Twitch login (with as=moderator)")
+    state = secrets.token_urlsafe(24) + (f"~moderator~{channel}" if role == "moderator" else "")
+    scopes = () if role == "moderator" else SCOPES
+    response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state, scopes))
     response.set_cookie(
         STATE_COOKIE,
         state,
@@ -86,7 +98,7 @@ def _sign_in(tx: Tx, user: dict[str, str], tokens: Tokens) -> tuple[str, str]:
     repo.broadcasters.upsert(tx, user["id"], user["login"], user.get("display_name") or user["login"])
     store_tokens(tx, user["id"], tokens)
     settings.load(tx, user["id"])
-    return new_session(tx, user["id"])
+    return new_session(tx, user["id"], user.get("display_name") or user["login"])
 
 
 NOT_ALLOWED_PAGE = """<!doctype html>
@@ -117,6 +129,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
     except TwitchError as exc:
         log.warning("twitch sign-in failed", extra={"status": exc.status})
         raise ApiError(502, "twitch_error", "Twitch refused the sign-in; try again") from None
+    if "~moderator~" in state:  # not a broadcaster: ALLOWED_BROADCASTERS and the scopes are not theirs
+        return await _moderator_signed_in(request, twitch, tokens, user, state.split("~moderator~", 1)[1])
     config = request.app[keys.SETTINGS]
     if not config.allows(config.allowed_broadcasters, str(user.get("id", "")), str(user.get("login", ""))):
         # Nothing is stored and no session is made: this host is not open to this Twitch account.
@@ -132,6 +146,68 @@ async def callback(request: web.Request) -> web.StreamResponse:
     set_session_cookie(response, cookie, secure=request.app[keys.SETTINGS].production)
     response.del_cookie(STATE_COOKIE, path="/oauth/")
     raise response
+
+
+NOT_A_MODERATOR_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Not a moderator here</title></head>
+<body style="font: 16px system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>You are not a moderator of {what} on this server</h1>
+<p>Twitch says you are {name}. Moderators sign in here once the channel's broadcaster uses this server,
+has you as a moderator on Twitch, and has moderator access turned on. A new moderator shows up here
+within a minute of being added on Twitch.</p>
+<p><a href="/admin/">Back</a></p>
+</body></html>
+"""
+
+CHOOSE_CHANNEL_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Choose a channel</title></head>
+<body style="font: 16px system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>Which channel do you want to moderate?</h1>
+<ul>{links}</ul>
+</body></html>
+"""
+
+
+def _moderated(tx: Tx, user_id: str) -> list[tuple[str, str, str]]:
+    """(broadcaster id, login, display name) of the channels here this user may moderate now."""
+    return [c for c in repo.moderators.channels_of(tx, user_id) if moderator_may(tx, c[0], user_id)]
+
+
+async def _moderator_signed_in(
+    request: web.Request, twitch: Twitch, tokens: Tokens, user: dict[str, Any], channel: str
+) -> web.StreamResponse:
+    """A moderator's callback: their token only said who they are, so it is revoked and nothing of it is
+    kept; the session is for the channel they moderate here (asked for, or the only one)."""
+    request.app[keys.TASKS].spawn(_revoke(twitch, tokens.access_token), "revoke-moderator-token")
+    user_id, name = str(user.get("id", "")), str(user.get("display_name") or user.get("login") or "")
+    db = request.app[keys.DB]
+    channels = await db.read(_moderated, user_id) if user_id else []
+    if channel:
+        channels = [c for c in channels if c[1] == channel]
+    if not channels:
+        page = NOT_A_MODERATOR_PAGE.format(
+            what=html.escape(channel) if channel else "any channel", name=html.escape(name)
+        )
+        return web.Response(status=403, text=page, content_type="text/html")
+    if len(channels) > 1:
+        links = "".join(
+            f'<li><a href="/oauth/login?as=moderator&amp;channel={html.escape(login)}">{html.escape(display)}</a></li>'
+            for _id, login, display in channels
+        )
+        return web.Response(text=CHOOSE_CHANNEL_PAGE.format(links=links), content_type="text/html")
+    cookie, _csrf = await db.write(new_session, channels[0][0], name, user_id)
+    log.info("moderator signed in with Twitch", extra={"broadcaster_id": channels[0][0]})
+    response = web.HTTPFound("/admin/")
+    set_session_cookie(response, cookie, secure=request.app[keys.SETTINGS].production)
+    response.del_cookie(STATE_COOKIE, path="/oauth/")
+    raise response
+
+
+async def _revoke(twitch: Twitch, access_token: str) -> None:
+    try:
+        await twitch.revoke(access_token)
+    except Exception as exc:  # it expires on its own within hours; nothing of it is stored
+        log.warning("revoking a moderator's token failed", extra={"error": type(exc).__name__})
 
 
 async def _after_sign_in(app: web.Application, twitch: Twitch) -> None:

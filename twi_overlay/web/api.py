@@ -11,11 +11,14 @@ from aiohttp import web
 
 from twi_overlay import keys, repo
 from twi_overlay.domain import settings
+from twi_overlay.domain.context import Actor
+from twi_overlay.domain.moderators import moderator_may_run
 from twi_overlay.domain.outcomes import Outcome, Refused
 from twi_overlay.domain.runner import execute
 from twi_overlay.domain.state import snapshot
 from twi_overlay.ops.jobs import run_maintenance
 from twi_overlay.store.tx import Tx
+from twi_overlay.stream.access import moderator_credential
 from twi_overlay.twitch import subscriptions
 from twi_overlay.twitch.catchup import store_helix_reward
 from twi_overlay.twitch.client import MODERATION_READ, ReconsentNeeded, TwitchError
@@ -57,27 +60,33 @@ async def read_json(request: web.Request, max_bytes: int = 64 * 1024) -> Any:
 
 
 async def get_state(request: web.Request) -> web.Response:
-    who = await admin_principal(request)
+    who = await admin_principal(request, moderators=True)
     state = await request.app[keys.DB].read(snapshot, who.broadcaster_id, "admin")
     return json_response(state)
 
 
-def command_job(tx: Tx, broadcaster_id: str, type_: str, payload: Any, key: str | None) -> Outcome:
+def command_job(
+    tx: Tx, broadcaster_id: str, type_: str, payload: Any, key: str | None, actor: Actor | None = None
+) -> Outcome:
     """An admin command as a write job (the API and bench/commands.py run it)."""
-    return execute(tx, broadcaster_id, type_, payload, source="admin", idempotency_key=key)
+    return execute(tx, broadcaster_id, type_, payload, source="admin", idempotency_key=key, actor=actor)
 
 
 async def post_command(request: web.Request) -> web.Response:
-    who = await admin_principal(request)
+    who = await admin_principal(request, moderators=True)
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("type"), str):
         raise ApiError(400, "invalid_command", 'body must be {"type": "...", "payload": {...}}')
+    if who.moderator and not moderator_may_run(body["type"], body.get("payload", {})):
+        raise ApiError(
+            403, "broadcaster_only", "moderators run the queue and counters, and open or close the queue; not this"
+        )
     key = request.headers.get("Idempotency-Key")
     if key is not None and not 1 <= len(key) <= MAX_IDEMPOTENCY_KEY:
         raise ApiError(400, "invalid_idempotency_key", f"Idempotency-Key must be 1-{MAX_IDEMPOTENCY_KEY} chars")
     started = time.perf_counter()
     outcome = await request.app[keys.DB].write(
-        command_job, who.broadcaster_id, body["type"], body.get("payload", {}), key
+        command_job, who.broadcaster_id, body["type"], body.get("payload", {}), key, who.actor
     )
     refused = isinstance(outcome, Refused)
     request.app[keys.TAP].record(
@@ -98,7 +107,7 @@ async def post_command(request: web.Request) -> web.Response:
 
 
 async def list_commands(request: web.Request) -> web.Response:
-    who = await admin_principal(request)
+    who = await admin_principal(request, moderators=True)
     raw = request.query.get("limit", "50")
     if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:  # "²".isdigit() is True
         raise ApiError(400, "invalid_limit", "limit must be an integer 1-500")
@@ -131,10 +140,12 @@ async def post_sse_token(request: web.Request) -> web.Response:
     aud = body.get("aud")
     if aud not in AUDIENCES:
         raise ApiError(400, "invalid_request", 'aud must be "overlay" or "admin"')
-    who = await admin_principal(request)
+    who = await admin_principal(request, moderators=True)
     claims = {"scope": STREAM_SCOPE}
     if who.session_hash is not None:
         claims["sid"] = who.session_hash
+    if who.moderator and who.user_id is not None:
+        claims["mod"] = who.user_id  # the stream ends when they stop being a moderator (stream/access.py)
     token, exp = mint_token(
         settings_.sse_token_signing_key, aud, who.broadcaster_id, settings_.sse_token_ttl_secs, claims=claims
     )
@@ -233,7 +244,7 @@ async def get_rewards(request: web.Request) -> web.Response:
 
 
 async def get_history(request: web.Request) -> web.Response:
-    who = await admin_principal(request)
+    who = await admin_principal(request, moderators=True)
     entries = await request.app[keys.DB].read(repo.queue.history, who.broadcaster_id, 50)
     return json_response({"data": [e.admin_view() for e in entries]})
 
@@ -251,7 +262,7 @@ async def get_session(request: web.Request) -> web.Response:
     Not signed in is an answer here, not an error: the admin page asks before it knows."""
     development = request.app[keys.SETTINGS].development
     try:
-        who = await admin_principal(request)
+        who = await admin_principal(request, moderators=True)
     except ApiError as exc:
         if exc.status != 401:
             raise
@@ -263,6 +274,8 @@ async def get_session(request: web.Request) -> web.Response:
             "broadcaster_id": who.broadcaster_id,
             "broadcaster": b,
             "via": who.via,
+            "role": who.role,  # broadcaster, or moderator: the page shows the queue and counters only
+            "user_name": who.user_name,
             "csrf_token": who.csrf_token,
             "development": development,
             "operator": await is_operator(request, who, b.login if b is not None else ""),
@@ -277,15 +290,16 @@ async def post_logout(request: web.Request) -> web.Response:
     body = await read_json(request, 4096) if request.can_read_body else {}
     everywhere = isinstance(body, dict) and body.get("everywhere") is True
     if cookie:
-        who = await admin_principal(request)  # CSRF-checked like every other write
+        who = await admin_principal(request, moderators=True)  # CSRF-checked like every other write
         hub = request.app[keys.HUB]
-        if everywhere:
+        if everywhere and not who.moderator:  # the broadcaster's own sessions; moderators keep theirs
             await request.app[keys.DB].write(repo.auth.delete_sessions_of, who.broadcaster_id)
             hub.close_streams(who.broadcaster_id, lambda c: c.credential.startswith("session:"))
         else:
             await request.app[keys.DB].write(delete_session, cookie)
-            mine = f"session:{who.session_hash}"
-            hub.close_streams(who.broadcaster_id, lambda c: c.credential == mine)
+            sid = who.session_hash or ""
+            mine = (f"session:{sid}", moderator_credential(who.user_id or "", sid))
+            hub.close_streams(who.broadcaster_id, lambda c: c.credential in mine)
     response = json_response({"ok": True})
     response.del_cookie(SESSION_COOKIE, path="/")
     return response

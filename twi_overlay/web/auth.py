@@ -14,6 +14,7 @@ import jwt
 from aiohttp import web
 
 from twi_overlay import keys, repo
+from twi_overlay.domain.context import Actor
 from twi_overlay.store.tx import Tx
 from twi_overlay.web.errors import ApiError
 
@@ -22,6 +23,8 @@ SESSION_COOKIE = "twi_session"
 SESSION_TTL = 7 * 24 * 3600
 CSRF_HEADER = "X-CSRF-Token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+BROADCASTER = "broadcaster"
+MODERATOR = "moderator"
 
 
 def mint_token(
@@ -86,18 +89,43 @@ def bearer(request: web.Request) -> str | None:
 
 @dataclass(frozen=True)
 class Principal:
-    broadcaster_id: str
+    broadcaster_id: str  # the channel this caller administers
     via: str  # "bearer" | "session"
     csrf_token: str | None = None
     session_hash: str | None = None  # of the session cookie, when signed in with one
+    role: str = BROADCASTER  # or MODERATOR: one of the channel's moderators, limited to the queue and counters
+    user_id: str | None = None  # who is signed in (the moderator's own Twitch id), when known
+    user_name: str | None = None
+
+    @property
+    def moderator(self) -> bool:
+        return self.role == MODERATOR
+
+    @property
+    def actor(self) -> Actor | None:
+        """Who the command log names for this caller's commands."""
+        if self.user_id is None:
+            return None
+        return Actor(self.user_id, self.user_name or self.user_id, self.role)
 
 
 async def _known(request: web.Request, broadcaster_id: str) -> bool:
     return await request.app[keys.DB].read(repo.broadcasters.exists, broadcaster_id)
 
 
-async def admin_principal(request: web.Request, *, csrf: bool = True) -> Principal:
-    """The admin caller: a Bearer token with aud=admin, or the session cookie (+ CSRF header on writes)."""
+def moderator_may(tx: Tx, broadcaster_id: str, user_id: str) -> bool:
+    """Is this user still one of the channel's moderators, with moderator access on there?"""
+    if not repo.moderators.is_moderator(tx, broadcaster_id, user_id):
+        return False
+    stored = repo.settings.get(tx, broadcaster_id)
+    return stored is None or (stored.doc.get("moderators") or {}).get("enabled", True) is not False
+
+
+async def admin_principal(request: web.Request, *, csrf: bool = True, moderators: bool = False) -> Principal:
+    """The admin caller: a Bearer token with aud=admin, or the session cookie (+ CSRF header on writes).
+
+    A moderator's session is refused (403 `broadcaster_only`) unless the route lets `moderators` in;
+    it is checked against the moderator list and the channel's switch on every request."""
     settings = request.app[keys.SETTINGS]
     token = bearer(request)
     if token is not None:
@@ -117,12 +145,30 @@ async def admin_principal(request: web.Request, *, csrf: bool = True) -> Princip
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not secrets.compare_digest(sent.encode(), session.csrf_token.encode()):
                     raise ApiError(403, "csrf_failed", f"missing or wrong {CSRF_HEADER} header")
-            return Principal(session.broadcaster_id, "session", session.csrf_token, session_hash)
+            who = Principal(
+                session.broadcaster_id,
+                "session",
+                session.csrf_token,
+                session_hash,
+                session.role,
+                session.user_id,
+                session.user_name,
+            )
+            if who.moderator:
+                db = request.app[keys.DB]
+                if session.user_id is None or not await db.read(moderator_may, who.broadcaster_id, session.user_id):
+                    raise ApiError(401, "unauthorized", "you are no longer a moderator here; sign in again")
+                if not moderators:
+                    raise ApiError(403, "broadcaster_only", "moderators run the queue and counters only")
+            return who
     raise ApiError(401, "unauthorized", "sign in, or send Authorization: Bearer <admin token>")
 
 
 async def is_operator(request: web.Request, who: Principal, login: str | None = None) -> bool:
-    """May run what touches every tenant: in OPERATORS by Twitch user id or login (read when not given)."""
+    """May run what touches every tenant: in OPERATORS by Twitch user id or login (read when not given).
+    Never a moderator: their session names the channel they moderate, not themselves."""
+    if who.moderator:
+        return False
     settings = request.app[keys.SETTINGS]
     if "*" in settings.operators or who.broadcaster_id in settings.operators:
         return True
@@ -140,11 +186,16 @@ async def operator_principal(request: web.Request) -> Principal:
     return who
 
 
-def new_session(tx: Tx, broadcaster_id: str) -> tuple[str, str]:
-    """Creates a session; returns (cookie value, csrf token)."""
+def new_session(
+    tx: Tx, broadcaster_id: str, user_name: str | None = None, moderator_id: str | None = None
+) -> tuple[str, str]:
+    """Creates a session: the broadcaster's own, or with `moderator_id` one of their moderators'
+    (`user_name` is who signed in). Returns (cookie value, csrf token)."""
     cookie = secrets.token_urlsafe(32)
     csrf = secrets.token_urlsafe(24)
-    repo.auth.insert_session(tx, sha256_hex(cookie), broadcaster_id, csrf, time.time() + SESSION_TTL)
+    role, user_id = (MODERATOR, moderator_id) if moderator_id is not None else (BROADCASTER, broadcaster_id)
+    expires_at = time.time() + SESSION_TTL
+    repo.auth.insert_session(tx, sha256_hex(cookie), broadcaster_id, csrf, expires_at, role, user_id, user_name)
     return cookie, csrf
 
 

@@ -11,7 +11,14 @@ from aiohttp import web
 
 ANYONE = "anyone"
 SIGNED = "anyone, with Twitch's signature (HMAC-SHA256 of the body, WEBHOOK_SECRET; 10 min freshness)"
-ADMIN = "admin: session cookie + CSRF header on writes, or an admin Bearer token (not a stream token)"
+ADMIN = (
+    "the broadcaster: session cookie + CSRF header on writes, or an admin Bearer token (not a stream token);"
+    " a moderator's session gets 403 `broadcaster_only`"
+)
+MODERATED = (
+    "the broadcaster, or a moderator of the channel signed in with Twitch (while Twitch lists them and"
+    " `moderators.enabled` is on)"
+)
 OPERATOR = "operator: an admin in OPERATORS (everyone in development)"
 STREAM = (
     "a stream token for this audience (`/admin/sse` also takes an admin token);"
@@ -35,22 +42,23 @@ GUARDS: dict[str, str] = {
     "GET /api/subscriptions": ADMIN + "; stale ids of other channels only for an operator",
     "POST /api/subscriptions/reconcile": OPERATOR,
     "GET /api/moderators": ADMIN,
-    "GET /api/session": "anyone (says whether and as whom the caller is signed in)",
-    "GET /api/state": ADMIN,
-    "POST /api/commands": ADMIN,
-    "GET /api/commands": ADMIN,
+    "GET /api/session": "anyone (says whether, as whom and in which role the caller is signed in)",
+    "GET /api/state": MODERATED,
+    "POST /api/commands": MODERATED + "; a moderator runs queue and counter commands and opens or closes the queue",
+    "GET /api/commands": MODERATED,
     "POST /api/maintenance": OPERATOR,
-    "POST /api/sse-token": OVERLAY_KEY,
+    "POST /api/sse-token": OVERLAY_KEY + "; a moderator's admin stream ends when they stop being one",
     "POST /api/overlay-key": ADMIN,
     "GET /api/overlay-key": ADMIN,
     "POST /api/overlay-sound": ADMIN,
     "GET /overlay/sounds/{sha256}": ANYONE + " (a sound by the hash of its bytes: nothing secret)",
     "GET /api/rewards": ADMIN,
     "POST /api/rewards": ADMIN,
-    "GET /api/history": ADMIN,
+    "GET /api/history": MODERATED,
     "GET /api/twitch-updates/failed": ADMIN,
-    "GET /oauth/login": ANYONE,
-    "GET /oauth/callback": "anyone with the state cookie of /oauth/login; only ALLOWED_BROADCASTERS get a session",
+    "GET /oauth/login": ANYONE + " (`?as=moderator[&channel=<login>]`: a moderator's sign-in, no scopes)",
+    "GET /oauth/callback": "anyone with the state cookie of /oauth/login; only ALLOWED_BROADCASTERS get a session,"
+    " and moderators only for a channel here that has them and moderator access on",
     "GET /": ANYONE,
     "GET /overlay/": ANYONE + " (the page; its key stays in the URL fragment)",
     "GET /admin/": ANYONE + " (the page; it asks /api/session)",

@@ -74,7 +74,7 @@ def _dev_login(tx: Tx) -> tuple[str, str]:
         repo.settings.insert(tx, b["id"], doc)
     repo.rewards.upsert(tx, b["id"], MOCK_REWARD_ID, title="Mock redemption (development)", cost=100)
     repo.rewards.set_managed(tx, b["id"], MOCK_REWARD_ID, False)
-    return new_session(tx, b["id"])
+    return new_session(tx, b["id"], b["display_name"])
 
 
 async def dev_login(request: web.Request) -> web.StreamResponse:
