@@ -1,4 +1,5 @@
-"""Screenshots of the overlay, the admin page and the public queue page for the README
+"""Screenshots of the overlay, the admin page (the broadcaster's and a moderator's) and the public
+queue page for the README
 (docs/screenshots/), taken in headless Chromium against a real server with a little demo data.
 
     .venv/bin/python scripts/screenshots.py
@@ -88,6 +89,12 @@ async def main() -> None:
             await admin.wait_for_function("document.getElementById('overlay-url').value.includes('#key=')")
             await asyncio.sleep(0.3)
             await admin.screenshot(path=str(OUT / "admin.png"), full_page=True)
+            moderator = await browser.new_page(viewport={"width": 1280, "height": 560})  # its own cookies
+            await moderator.goto(server.url + "/_debug/login?as=moderator")
+            await moderator.wait_for_selector("#queue li")
+            await moderator.click("#counters li[data-name=deaths] button:has-text('+')")
+            await moderator.wait_for_selector("#log li:has-text('Demo_Mod')")  # the log says who
+            await moderator.screenshot(path=str(OUT / "admin-moderator.png"), full_page=True)
             public = await browser.new_page(viewport={"width": 390, "height": 640})
             await public.goto(server.url + "/q/demo_streamer")
             await public.wait_for_selector("#entries li")
@@ -96,7 +103,7 @@ async def main() -> None:
             await public.screenshot(path=str(OUT / "public.png"))
     finally:
         server.stop()
-    print(f"wrote {OUT / 'overlay.png'}, {OUT / 'admin.png'} and {OUT / 'public.png'}")
+    print(f"wrote overlay.png, admin.png, admin-moderator.png and public.png in {OUT}")
 
 
 if __name__ == "__main__":

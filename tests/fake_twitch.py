@@ -296,7 +296,9 @@ class FakeTwitch:
         token = self._auth(request)
         if isinstance(token, web.Response):
             return token
-        return web.json_response({"data": [{**self.person(token.user_id), "type": "", "broadcaster_type": "affiliate"}]})
+        return web.json_response(
+            {"data": [{**self.person(token.user_id), "type": "", "broadcaster_type": "affiliate"}]}
+        )
 
     async def revoke(self, request: web.Request) -> web.Response:
         """POST /oauth2/revoke: client_id and token, as a form or as query parameters."""

@@ -15,13 +15,17 @@ MOD = {"user_id": "42", "user_login": "helper", "user_name": "Helper"}
 
 async def test_add_and_remove_keep_the_list_and_tell_the_admin_pages(d: Database) -> None:
     r = await ok(d, "moderator.add", MOD, source="twitch")
-    assert r["events"] == [{"type": "moderators.changed", "data": {"added": ["helper"], "removed": [], "removed_ids": []}}]
+    assert r["events"] == [
+        {"type": "moderators.changed", "data": {"added": ["helper"], "removed": [], "removed_ids": []}}
+    ]
     assert [m.user_login for m in await d.read(repo.moderators.of_broadcaster, BROADCASTER)] == ["helper"]
     assert await d.read(repo.moderators.is_moderator, BROADCASTER, "42")
     changed = [e for e in d.published if e.type == "moderators.changed"]  # type: ignore[attr-defined]
     assert changed and changed[0].overlay is None  # the admin pages only
     r = await ok(d, "moderator.remove", MOD, source="twitch")
-    assert r["events"] == [{"type": "moderators.changed", "data": {"added": [], "removed": ["helper"], "removed_ids": ["42"]}}]
+    assert r["events"] == [
+        {"type": "moderators.changed", "data": {"added": [], "removed": ["helper"], "removed_ids": ["42"]}}
+    ]
     r = await ok(d, "moderator.remove", MOD, source="twitch")  # the same event again: nothing to say
     assert r["events"] == []
     assert await d.read(repo.moderators.of_broadcaster, BROADCASTER) == []

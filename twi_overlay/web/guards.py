@@ -62,7 +62,7 @@ GUARDS: dict[str, str] = {
     "GET /": ANYONE,
     "GET /overlay/": ANYONE + " (the page; its key stays in the URL fragment)",
     "GET /admin/": ANYONE + " (the page; it asks /api/session)",
-    "GET /_debug/login": DEV_ONLY,
+    "GET /_debug/login": DEV_ONLY + " (`?as=moderator`: the demo channel's moderator)",
     "POST /_debug/mock/redemption": DEV_ONLY,
     "GET /_debug/tap": DEBUG,
     "GET /static/": ANYONE + " (the pages' files)",

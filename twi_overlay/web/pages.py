@@ -23,6 +23,7 @@ from twi_overlay.web.peer import client_address
 
 STATIC = Path(__file__).resolve().parent / "static"  # shipped as package data
 DEMO_BROADCASTER = {"id": "10000001", "login": "demo_streamer", "display_name": "Demo_Streamer"}
+DEMO_MODERATOR = {"id": "10000002", "login": "demo_mod", "display_name": "Demo_Mod"}
 MOCK_REWARD_ID = "mock-queue-reward"
 
 
@@ -63,9 +64,10 @@ async def _debug_guard(request: web.Request) -> Principal | None:
     return None
 
 
-def _dev_login(tx: Tx) -> tuple[str, str]:
+def _dev_login(tx: Tx, as_moderator: bool = False) -> tuple[str, str]:
     """The demo broadcaster, whose first settings bind the mock reward to the queue (so the first "Mock
-    redemption" joins it). The mock reward is not on Twitch: nothing is ever sent there for it."""
+    redemption" joins it). The mock reward is not on Twitch: nothing is ever sent there for it. With
+    `as_moderator`, the demo broadcaster's demo moderator (made one here, as Twitch would list them)."""
     b = DEMO_BROADCASTER
     repo.broadcasters.upsert(tx, b["id"], b["login"], b["display_name"])
     if repo.settings.get(tx, b["id"]) is None:
@@ -74,13 +76,17 @@ def _dev_login(tx: Tx) -> tuple[str, str]:
         repo.settings.insert(tx, b["id"], doc)
     repo.rewards.upsert(tx, b["id"], MOCK_REWARD_ID, title="Mock redemption (development)", cost=100)
     repo.rewards.set_managed(tx, b["id"], MOCK_REWARD_ID, False)
+    if as_moderator:
+        m = DEMO_MODERATOR
+        repo.moderators.add(tx, b["id"], repo.moderators.Moderator(m["id"], m["login"], m["display_name"]))
+        return new_session(tx, b["id"], m["display_name"], m["id"])
     return new_session(tx, b["id"], b["display_name"])
 
 
 async def dev_login(request: web.Request) -> web.StreamResponse:
-    """Development only: sign in as a demo broadcaster without Twitch."""
+    """Development only: sign in as a demo broadcaster without Twitch (`?as=moderator`: as its moderator)."""
     _require_dev(request)
-    cookie, _csrf = await request.app[keys.DB].write(_dev_login)
+    cookie, _csrf = await request.app[keys.DB].write(_dev_login, request.query.get("as") == "moderator")
     response = web.HTTPFound("/admin/")
     set_session_cookie(response, cookie, secure=False)
     raise response

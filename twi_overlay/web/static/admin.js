@@ -5,6 +5,7 @@
 (function () {
   var $ = function (id) { return document.getElementById(id); };
   var csrf = null;
+  var moderator = false;  // signed in as one of the channel's moderators: the queue and counters only
   var state = { queue: [], counters: {}, settings: null, broadcaster: null };
   var rewards = [];
   var settingsDirty = false;
@@ -102,6 +103,19 @@
     }));
     $("queue-empty").hidden = n !== 0;
     $("queue-count").textContent = n ? "(" + n + ")" : "";
+    renderQueueOpen();
+  }
+
+  // Open or closed to new entries: the one setting a moderator may change.
+  function renderQueueOpen() {
+    var open = !state.settings || state.settings.queue.open;
+    $("queue-state").hidden = open;
+    $("queue-toggle").textContent = open ? "Close queue" : "Open queue";
+  }
+
+  function toggleQueue() {
+    var open = state.settings.queue.open;
+    command("settings.update", { version: state.settings.version, settings: { queue: { open: !open } } });
   }
 
   async function loadHistory() {
@@ -179,6 +193,7 @@
     soundChoice(o.sound_file);
     $("s-public").checked = !!(s.public_page && s.public_page.enabled);
     $("s-public-notes").checked = !!(s.public_page && s.public_page.show_notes);
+    $("s-moderators").checked = !s.moderators || s.moderators.enabled !== false;
     preview();
     renderRewards();
     settingsDirty = false;
@@ -245,6 +260,7 @@
         per_user_limit: parseInt($("s-per-user").value, 10) },
       overlay: overlayForm(),
       public_page: { enabled: $("s-public").checked, show_notes: $("s-public-notes").checked },
+      moderators: { enabled: $("s-moderators").checked },
       rewards: rewardsPatch,
     };
   }
@@ -393,7 +409,8 @@
   function logLine(row) {
     var li = el("li", row.result);
     var when = new Date(row.ts * 1000).toLocaleTimeString();
-    li.textContent = when + "  " + row.type + " (" + row.source + "): " + row.result + (row.reason ? " — " + row.reason : "");
+    var who = row.actor ? row.source + ", " + row.actor : row.source;
+    li.textContent = when + "  " + row.type + " (" + who + "): " + row.result + (row.reason ? " — " + row.reason : "");
     return li;
   }
 
@@ -435,16 +452,18 @@
     "counter.updated": function (d) { state.counters[d.name] = d.value; renderCounters(); },
     "settings.updated": function (d) {
       state.settings = d.settings;
+      renderQueueOpen();
+      if (moderator) return;
       if (!settingsDirty) fillSettings();
       else if (d.settings.version !== formVersion) $("settings-version").textContent = "v" + formVersion + " (changed elsewhere: now v" + d.settings.version + ")";
     },
     "stream.status": function (d) { $("live").hidden = !d.live; },
-    "reward.updated": function () { loadRewards(); },
+    "reward.updated": function () { if (!moderator) loadRewards(); },
     "command.logged": function (d) { var list = $("log"); list.insertBefore(logLine(d), list.firstChild);
       while (list.children.length > 200) list.removeChild(list.lastChild); },
-    "subscription.revoked": function () { loadStatus(); },
-    "moderators.changed": function () { loadModerators(); },
-    "helix.result": function () { loadHistory(); loadFailedUpdates(); },
+    "subscription.revoked": function () { if (!moderator) loadStatus(); },
+    "moderators.changed": function () { if (!moderator) loadModerators(); },
+    "helix.result": function () { loadHistory(); if (!moderator) loadFailedUpdates(); },
   };
 
   function renderAll() {
@@ -471,15 +490,21 @@
     }
     csrf = session.data.csrf_token;
     var b = session.data.broadcaster || {};
-    $("who").textContent = "signed in as " + (b.display_name || session.data.broadcaster_id);
+    moderator = session.data.role === "moderator";
+    $("who").textContent = moderator ?
+      session.data.user_name + ", moderating " + (b.display_name || session.data.broadcaster_id) + " (queue and counters)" :
+      "signed in as " + (b.display_name || session.data.broadcaster_id);
+    // A moderator runs the queue and counters: keys, settings, rewards and Twitch are the broadcaster's.
+    document.querySelectorAll(".broadcaster-only").forEach(function (node) { if (moderator) node.hidden = true; });
     if (b.login) { $("public-link").href = "/q/" + b.login; $("public-link").textContent = location.host + "/q/" + b.login; }
     $("app").hidden = false;
-    $("mock").hidden = !session.data.development;
+    $("mock").hidden = !session.data.development || moderator;
     $("maintenance").hidden = !session.data.operator;  // the TTL job is the whole server's: operators only
     await loadState();
-    fillSettings();
-    loadRewards(); loadHistory(); loadFailedUpdates(); loadLog(); loadStatus(); loadOverlayUrl();
+    loadHistory(); loadLog();
+    if (!moderator) { fillSettings(); loadRewards(); loadFailedUpdates(); loadStatus(); loadOverlayUrl(); }
 
+    $("queue-toggle").addEventListener("click", toggleQueue);
     $("pick-next").addEventListener("click", function () { command("queue.pick", { count: 1 }); });
     $("pick-random").addEventListener("click", function () { command("queue.pick", { count: 1, random: true }); });
     $("clear-complete").addEventListener("click", function () { if (confirm("Complete everyone in the queue?")) command("queue.clear", { mode: "complete" }); });
@@ -538,7 +563,7 @@
     });
     $("logout").hidden = false;
     $("logout").addEventListener("click", async function () { await api("POST", "/api/logout", {}); location.reload(); });
-    $("logout-all").hidden = false;
+    $("logout-all").hidden = moderator;
     $("logout-all").addEventListener("click", async function () {
       if (!confirm("Sign out on every device?")) return;
       await api("POST", "/api/logout", { everywhere: true });
