@@ -20,12 +20,23 @@ WHERE broadcaster_id = :broadcaster_id AND position IS NOT NULL
 
 -- name: insert
 INSERT INTO queue_entries (broadcaster_id, position, status, user_id, user_login, user_name, user_input,
-                           reward_id, redemption_id, source, enqueued_at)
+                           reward_id, redemption_id, source, enqueued_at, priority)
 VALUES (:broadcaster_id,
         (SELECT coalesce(max(position), 0) + 1 FROM queue_entries
           WHERE broadcaster_id = :broadcaster_id AND position IS NOT NULL),
-        'waiting', :user_id, :user_login, :user_name, :user_input, :reward_id, :redemption_id, :source, :now)
+        'waiting', :user_id, :user_login, :user_name, :user_input, :reward_id, :redemption_id, :source, :now,
+        :priority)
 RETURNING *;
+
+-- name: priority_place
+-- Where a prioritised entry goes: after whoever is playing and after the prioritised ones already
+-- waiting (in join order), ahead of everyone else.
+SELECT coalesce(max(position), 0) + 1 FROM queue_entries
+WHERE broadcaster_id = :broadcaster_id AND position IS NOT NULL AND (status = 'picked' OR priority = 1);
+
+-- name: make_room
+UPDATE queue_entries SET position = position + 1
+WHERE broadcaster_id = :broadcaster_id AND position IS NOT NULL AND position >= :position;
 
 -- name: finish
 -- An entry leaves the queue; the ones behind it close the gap.

@@ -9,3 +9,7 @@ ON CONFLICT (broadcaster_id) DO NOTHING;
 -- Optimistic concurrency: only the version the caller read may be replaced.
 UPDATE settings SET version = version + 1, doc = :doc, updated_at = :now
 WHERE broadcaster_id = :broadcaster_id AND version = :version;
+
+-- name: chat_enabled
+-- The channels with chat commands on (their settings document says so).
+SELECT broadcaster_id FROM settings WHERE json_extract(doc, '$.chat.enabled') = 1 ORDER BY broadcaster_id;

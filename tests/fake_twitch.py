@@ -33,8 +33,17 @@ class FakeTwitch:
     user: dict[str, str] = field(
         default_factory=lambda: {"id": "5550001", "login": "real_streamer", "display_name": "Real_Streamer"}
     )
-    grant_scopes: list[str] = field(
-        default_factory=lambda: ["channel:read:redemptions", "channel:manage:redemptions", "moderation:read"]
+    grant_scopes: list[str] = field(  # what the broadcaster grants when asked (everything we may ask for)
+        default_factory=lambda: [
+            "channel:read:redemptions",
+            "channel:manage:redemptions",
+            "moderation:read",
+            "user:read:chat",
+            "user:write:chat",
+            "user:bot",
+            "channel:bot",
+            "channel:moderate",
+        ]
     )
     # code -> (redirect_uri, scopes, user id): who consented on Twitch's page for that code
     codes: dict[str, tuple[str, list[str], str]] = field(default_factory=dict)
@@ -62,6 +71,13 @@ class FakeTwitch:
     faults_sent: int = 0
     accepted: dict[str, list[str]] = field(default_factory=dict)  # redemption id -> statuses Twitch took
     moderators: dict[str, list[dict[str, str]]] = field(default_factory=dict)  # broadcaster id -> users
+    # Send Chat Message: what Twitch accepted, its send limits (switchable), what it was forced to drop.
+    chat_sent: list[dict[str, Any]] = field(default_factory=list)
+    chat_limits: bool = True
+    chat_violations: list[dict[str, Any]] = field(default_factory=list)  # sends over a limit (Twitch ignores them)
+    chat_drop_next: list[str] = field(default_factory=list)  # drop_reason codes for the next sends
+    chat_times: dict[str, list[float]] = field(default_factory=dict)  # sender -> send times (monotonic)
+    chat_last: dict[tuple[str, str], float] = field(default_factory=dict)  # (sender, channel) -> last send
     eventsub: FakeEventSub = field(init=False)
 
     def __post_init__(self) -> None:
@@ -311,6 +327,62 @@ class FakeTwitch:
         self.revoked.append(token.user_id)
         return web.Response(status=200)
 
+    def _granted(self, user_id: str, *scopes: str) -> bool:
+        """Has this user granted our client every one of `scopes` (a live token says so)?"""
+        return any(
+            t.user_id == user_id and t.valid and set(scopes) <= set(t.scopes)
+            for t in list(self.access.values()) + list(self.refresh.values())
+        )
+
+    def is_moderator(self, broadcaster_id: str, user_id: str) -> bool:
+        return any(m["user_id"] == user_id for m in self.moderators.get(broadcaster_id, []))
+
+    async def send_chat(self, request: web.Request) -> web.Response:
+        """POST /chat/messages with a user token (user:write:chat): 400 for missing ids, 401 when the
+        sender is not the token's user, 422 over 500 characters. Over a send limit the message is not
+        sent (`is_sent: false`) and the violation recorded: Twitch would ignore the sender for an hour.
+        Limits per sender: 100 / 30 s for the broadcaster or a moderator of the channel, else 20 / 30 s
+        and 1 / s per channel."""
+        token = self._auth(request, "user:write:chat")
+        if isinstance(token, web.Response):
+            return token
+        body = await request.json()
+        bid, sender, text = body.get("broadcaster_id"), body.get("sender_id"), body.get("message")
+        if not bid or not sender or not isinstance(text, str) or not text:
+            return web.json_response(
+                {"error": "Bad Request", "status": 400, "message": "missing ids or message"}, status=400
+            )
+        if sender != token.user_id:
+            return web.json_response(
+                {"error": "Unauthorized", "status": 401, "message": "sender_id must match the token"}, status=401
+            )
+        if len(text) > 500:
+            return web.json_response(
+                {"error": "Unprocessable Entity", "status": 422, "message": "message is too large"}, status=422
+            )
+        now = time.monotonic()
+        privileged = sender == bid or self.is_moderator(bid, sender)
+        times = [t for t in self.chat_times.get(sender, []) if now - t < 30.0]
+        over = len(times) >= (100 if privileged else 20)
+        if not privileged and now - self.chat_last.get((sender, bid), -10.0) < 1.0:
+            over = True
+        message = {**body, "at": now}
+        if over and self.chat_limits:
+            self.chat_violations.append(message)
+            return self._dropped("msg_ratelimit", "over the send limit")
+        if self.chat_drop_next:
+            return self._dropped(self.chat_drop_next.pop(0), "the message was rejected")
+        self.chat_times[sender] = [*times, now]
+        self.chat_last[(sender, bid)] = now
+        self.chat_sent.append(message)
+        return web.json_response({"data": [{"message_id": str(uuid.uuid4()), "is_sent": True, "drop_reason": None}]})
+
+    @staticmethod
+    def _dropped(code: str, text: str) -> web.Response:
+        return web.json_response(
+            {"data": [{"message_id": "", "is_sent": False, "drop_reason": {"code": code, "message": text}}]}
+        )
+
     async def create_reward(self, request: web.Request) -> web.Response:
         token = self._auth(request, "channel:manage:redemptions")
         if isinstance(token, web.Response):
@@ -482,6 +554,11 @@ class FakeTwitch:
         token = self._app_auth(request)
         if isinstance(token, web.Response):
             return token
+        if not self._authorized_for(body):
+            return web.json_response(
+                {"error": "Forbidden", "status": 403, "message": "subscription missing proper authorization"},
+                status=403,
+            )
         secret = transport.get("secret", "")
         if not (10 <= len(secret) <= 100) or transport.get("method") != "webhook":
             return web.json_response(
@@ -512,6 +589,23 @@ class FakeTwitch:
         return web.json_response(
             {"data": [sub], "total": len(self.subscriptions), "total_cost": 0, "max_total_cost": 10000}, status=202
         )
+
+    def _authorized_for(self, body: dict[str, Any]) -> bool:
+        """What the app-token path needs granted: channel.chat.message, the reader's user:read:chat and
+        user:bot, and the broadcaster's channel:bot unless the reader moderates the channel;
+        channel.ban, channel:moderate; the moderator events, moderation:read."""
+        condition = body.get("condition") or {}
+        bid = condition.get("broadcaster_user_id", "")
+        if body.get("type") == "channel.chat.message":
+            reader = condition.get("user_id", "")
+            return self._granted(reader, "user:read:chat", "user:bot") and (
+                self._granted(bid, "channel:bot") or self.is_moderator(bid, reader)
+            )
+        if body.get("type") == "channel.ban":
+            return self._granted(bid, "channel:moderate")
+        if body.get("type") in ("channel.moderator.add", "channel.moderator.remove"):
+            return self._granted(bid, "moderation:read")
+        return True
 
     async def _verify(self, sub: dict[str, Any]) -> None:
         """Twitch's callback verification: a signed challenge the callback must echo as text/plain."""
@@ -576,6 +670,7 @@ class FakeTwitch:
         app.router.add_post("/oauth2/revoke", self.revoke)
         app.router.add_get("/helix/users", self.users)
         app.router.add_get("/helix/moderation/moderators", self.get_moderators)
+        app.router.add_post("/helix/chat/messages", self.send_chat)
         app.router.add_post("/helix/channel_points/custom_rewards", self.create_reward)
         app.router.add_patch("/helix/channel_points/custom_rewards", self.update_reward)
         app.router.add_get("/helix/channel_points/custom_rewards", self.list_rewards)

@@ -88,6 +88,91 @@ def redemption_body(
     }
 
 
+BADGES = {"subscriber": ("12", "16"), "founder": ("0", "20"), "vip": ("1", ""), "moderator": ("1", "")}
+
+
+def chat_body(
+    text: str,
+    broadcaster_id: str = BROADCASTER,
+    user_id: str = "4145994",
+    user_name: str = "Viewer32",
+    badges: tuple[str, ...] = (),
+    message_id: str | None = None,
+    reply_to: str | None = None,
+    shared_from: str | None = None,
+) -> dict[str, Any]:
+    """A channel.chat.message notification in Twitch's documented shape (badges by set id; `reply_to`
+    makes it a threaded reply, which Twitch starts with "@parent "; `shared_from` a shared-chat message
+    from another channel)."""
+    sub = subscription("channel.chat.message", broadcaster_id)
+    sub["condition"]["user_id"] = broadcaster_id
+    reply = None
+    if reply_to is not None:
+        text = f"@{reply_to} {text}"
+        reply = {
+            "parent_message_id": str(uuid.uuid4()),
+            "parent_message_body": "hello",
+            "parent_user_id": "1",
+            "parent_user_name": reply_to,
+            "parent_user_login": reply_to.lower(),
+            "thread_message_id": str(uuid.uuid4()),
+            "thread_user_id": "1",
+            "thread_user_name": reply_to,
+            "thread_user_login": reply_to.lower(),
+        }
+    return {
+        "subscription": sub,
+        "event": {
+            "broadcaster_user_id": broadcaster_id,
+            "broadcaster_user_login": "cool_user",
+            "broadcaster_user_name": "cool_user",
+            "chatter_user_id": user_id,
+            "chatter_user_login": user_name.lower(),
+            "chatter_user_name": user_name,
+            "message_id": message_id or str(uuid.uuid4()),
+            "message": {
+                "text": text,
+                "fragments": [{"type": "text", "text": text, "cheermote": None, "emote": None, "mention": None}],
+            },
+            "color": "#00FF7F",
+            "badges": [
+                {"set_id": b, "id": BADGES.get(b, ("1", ""))[0], "info": BADGES.get(b, ("1", ""))[1]} for b in badges
+            ],
+            "message_type": "text",
+            "cheer": None,
+            "reply": reply,
+            "channel_points_custom_reward_id": None,
+            "source_broadcaster_user_id": shared_from,
+            "source_broadcaster_user_login": "other" if shared_from else None,
+            "source_broadcaster_user_name": "Other" if shared_from else None,
+            "source_message_id": str(uuid.uuid4()) if shared_from else None,
+            "source_badges": [] if shared_from else None,
+        },
+    }
+
+
+def ban_body(user_id: str, user_name: str, broadcaster_id: str = BROADCASTER, permanent: bool = True) -> dict[str, Any]:
+    """A channel.ban notification (a timeout when not permanent)."""
+    return {
+        "subscription": subscription("channel.ban", broadcaster_id),
+        "event": {
+            "user_id": user_id,
+            "user_login": user_name.lower(),
+            "user_name": user_name,
+            "broadcaster_user_id": broadcaster_id,
+            "broadcaster_user_login": "cool_user",
+            "broadcaster_user_name": "cool_user",
+            "moderator_user_id": "1",
+            "moderator_user_login": "a_mod",
+            "moderator_user_name": "A_Mod",
+            "reason": "spam",
+            "banned_at": rfc3339_nano(),
+            "ends_at": None if permanent else rfc3339_nano(),
+            "is_permanent": permanent,
+        },
+    }
+
+
 def delivery(
     body: dict[str, Any] | bytes,
     message_type: str = "notification",

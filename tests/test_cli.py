@@ -86,7 +86,7 @@ def test_a_token_made_in_another_directory_is_signed_with_the_servers_secret(tmp
 def test_cli_maintenance(tmp_path: Path) -> None:
     proc = _run_cli({"DATABASE_URL": f"sqlite://{tmp_path}/m.db"}, "maintenance")
     assert proc.returncode == 0, proc.stderr
-    assert '"deleted":{"event_raw":0,"command_log":0}' in proc.stdout
+    assert '"deleted":{"event_raw":0,"command_log":0,"chatters":0}' in proc.stdout
 
 
 @pytest.mark.slow

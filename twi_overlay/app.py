@@ -17,6 +17,7 @@ from prometheus_async.aio.web import server_stats
 
 from twi_overlay import keys, pacing
 from twi_overlay.config import Settings
+from twi_overlay.domain.events import Event, Say
 from twi_overlay.ingest.door import Door
 from twi_overlay.ingest.webhook import eventsub_webhook
 from twi_overlay.ops import jobs, metrics
@@ -34,6 +35,7 @@ from twi_overlay.stream.public import PublicFeeds
 from twi_overlay.stream.sse import admin_sse, overlay_sse
 from twi_overlay.twitch import oauth
 from twi_overlay.twitch.catchup import CatchUpOnRequest, catch_up_until_done
+from twi_overlay.twitch.chat import ChatSender
 from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
@@ -49,10 +51,17 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(migrate, settings.database_path)
     hub, public = app[keys.HUB], app[keys.PUBLIC]
 
-    def published(events: list[Any]) -> None:  # after each commit: the streams, then the public pages
+    def published(emitted: list[Any]) -> None:  # after each commit: the streams, the public pages, chat
+        events = [e for e in emitted if isinstance(e, Event)]
         hub.publish(events)
         close_revoked(hub, events)
         public.notify(events)
+        chat = app.get(keys.CHAT)
+        if chat is not None and len(events) != len(emitted):
+            chat.send([e for e in emitted if isinstance(e, Say)])
+        twitch = app.get(keys.TWITCH)
+        if twitch is not None and any(e.type == "chat.switched" for e in events):
+            twitch.reconcile_soon.set()  # chat's subscriptions now, not at the next hourly pass
 
     db = Database(settings.database_path, on_events=published)
     await db.open()
@@ -63,8 +72,8 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Only when Twitch is configured: the client, the status-update worker, the subscriptions loop, and
-    the catch-up on redemptions made while the server was down."""
+    """Only when Twitch is configured: the client, the status-update worker, the subscriptions loop, the
+    chat answers, and the catch-up on redemptions made while the server was down."""
     settings = app[keys.SETTINGS]
     twitch = app[keys.TWITCH] = Twitch(settings, app[keys.DB])
     helix = app[keys.HELIX] = HelixWorker(
@@ -78,12 +87,14 @@ async def twitch_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     loops = app[keys.LOOPS]
     app[keys.TASKS].spawn(catch_up_until_done(app[keys.DB], twitch), "catch-up-at-start")
+    chat = app[keys.CHAT] = ChatSender(app[keys.DB], twitch)
     async for _ in background("helix-worker", lambda _app: helix.run(), loops)(app):
         subscriptions = background(
             "eventsub-subscriptions", lambda _app: subscriptions_loop(app[keys.DB], twitch), loops
         )
         async for _ in subscriptions(app):
-            yield
+            async for _ in background("chat-sender", lambda _app: chat.run(), loops)(app):
+                yield
     await twitch.close()
 
 

@@ -12,6 +12,7 @@ from twi_overlay.pipeline import Processor
 from twi_overlay.store.database import Database
 from twi_overlay.stream.hub import Hub
 from twi_overlay.stream.public import PublicFeeds
+from twi_overlay.twitch.chat import ChatSender
 from twi_overlay.twitch.client import Twitch
 from twi_overlay.twitch.conduit import ConduitTransport
 from twi_overlay.twitch.helix_worker import HelixWorker
@@ -32,3 +33,4 @@ STARTED_AT = web.AppKey("started_at", float)
 TWITCH = web.AppKey("twitch", Twitch)
 HELIX = web.AppKey("helix", HelixWorker)
 CONDUIT = web.AppKey("conduit", ConduitTransport)  # only with EVENTSUB_TRANSPORT=conduit
+CHAT = web.AppKey("chat", ChatSender)  # answers in chat, with Twitch configured

@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from twi_overlay import pacing, repo
+from twi_overlay.domain import chat
 from twi_overlay.domain.events import admin_event
 from twi_overlay.domain.outcomes import Refused
 from twi_overlay.domain.runner import execute
@@ -80,15 +81,20 @@ def process_row(tx: Tx, row: StoredDelivery) -> str:
         elif not repo.broadcasters.exists(tx, norm.broadcaster_id):
             outcome = "ignored: unknown broadcaster"
         else:
-            result = execute(
-                tx,
-                norm.broadcaster_id,
-                norm.command,
-                norm.payload,
-                source="mock" if row.message_id.startswith(MOCK_PREFIX) else "twitch",
-                idempotency_key=norm.idempotency_key,
-            )
-            if isinstance(result, Refused):
+            if norm.command == "chat.message":  # a command, or only what the chatter's badges say
+                result = chat.handle(tx, norm.broadcaster_id, norm.payload, norm.idempotency_key or "")
+            else:
+                result = execute(
+                    tx,
+                    norm.broadcaster_id,
+                    norm.command,
+                    norm.payload,
+                    source="mock" if row.message_id.startswith(MOCK_PREFIX) else "twitch",
+                    idempotency_key=norm.idempotency_key,
+                )
+            if isinstance(result, str):
+                outcome = result
+            elif isinstance(result, Refused):
                 outcome = f"error: {result.code}"
             elif result.replayed:
                 outcome = "duplicate: already processed"

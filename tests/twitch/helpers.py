@@ -14,15 +14,16 @@ from tests.helpers import delivery, redemption_body, rfc3339_nano
 from twi_overlay import keys
 
 SCOPES = "channel:read:redemptions channel:manage:redemptions moderation:read"
+CHAT_SCOPES = SCOPES + " user:read:chat user:write:chat user:bot channel:bot channel:moderate"
 
 
-async def sign_in(client: Any) -> dict[str, Any]:
-    """Through the fake's consent page, asked for every scope."""
+async def sign_in(client: Any, scopes: str = SCOPES) -> dict[str, Any]:
+    """Through the fake's consent page, asked for every scope the enabled features need (`scopes`)."""
     r = await client.get("/oauth/login", allow_redirects=False)
     assert r.status == 302
     authorize = r.headers["Location"]
     query = URL(authorize).query
-    assert query["scope"] == SCOPES
+    assert query["scope"] == scopes
     assert query["client_id"] == CLIENT_ID and len(query["state"]) >= 24 and query["response_type"] == "code"
     async with client.session.get(authorize, allow_redirects=False) as consent:  # the user clicks "Authorize"
         assert consent.status == 302

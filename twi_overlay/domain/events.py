@@ -44,3 +44,13 @@ def admin_event(broadcaster_id: str, type_: str, data: dict[str, Any]) -> Event:
 
 def public_event(broadcaster_id: str, type_: str, data: dict[str, Any]) -> Event:
     return Event(broadcaster_id, type_, data, data)
+
+
+@dataclass(frozen=True, slots=True)
+class Say:
+    """A chat message a command asks to send once its transaction commits (twitch/chat.py paces and
+    sends it): not an event, never on a stream."""
+
+    broadcaster_id: str
+    text: str
+    reply_to: str | None = None  # the chat message it answers, as a threaded reply

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from twi_overlay import repo
-from twi_overlay.domain import settings
+from twi_overlay.domain import roles, settings
 from twi_overlay.domain.context import Ctx, Handler, Result
 from twi_overlay.domain.events import entry_event
 from twi_overlay.domain.outcomes import Refusal, Refuse, malformed
@@ -38,7 +38,9 @@ def _active_entry(ctx: Ctx, payload: dict[str, Any]) -> QueueEntry:
 
 
 def enqueue(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    """An admin's walk-in {user_name, note?}, or a Twitch redemption the policy bound to the queue."""
+    """An admin's walk-in {user_name, note?}, a Twitch redemption the policy bound to the queue, or a
+    chat !join. A viewer's join obeys queue.eligibility and goes ahead of the others when queue.priority
+    names one of their roles (domain/roles.py)."""
     if ctx.source == "admin":
         user_name = text(payload, "user_name", MAX_NAME)
         note = text(payload, "note", MAX_NOTE, required=False)
@@ -50,14 +52,21 @@ def enqueue(ctx: Ctx, payload: dict[str, Any]) -> Result:
         reward_id, redemption_id = payload.get("reward_id"), payload.get("redemption_id")
     rules = settings.current(ctx).doc["queue"]
     reason = None
-    if not rules["open"]:
+    priority = 0
+    if ctx.source != "admin" and (rules["priority"] or rules["eligibility"] != "everyone"):
+        # A viewer (channel points or chat) where roles matter; the admin's walk-ins are theirs to place.
+        who = roles.of_viewer(ctx.tx, ctx.broadcaster_id, user_id, payload.get("roles"))
+        priority = 1 if roles.prioritized(rules["priority"], who) else 0
+        if not roles.eligible(rules["eligibility"], who):
+            reason = "not_eligible"
+    user_key = repo.queue.user_key(user_id, user_name)
+    if reason is not None:
+        pass  # not eligible: nothing else matters
+    elif not rules["open"]:
         reason = "queue_closed"
     elif repo.queue.length(ctx.tx, ctx.broadcaster_id) >= rules["max_length"]:
         reason = "queue_full"
-    elif (
-        repo.queue.count_for_user(ctx.tx, ctx.broadcaster_id, repo.queue.user_key(user_id, user_name))
-        >= rules["per_user_limit"]
-    ):
+    elif repo.queue.count_for_user(ctx.tx, ctx.broadcaster_id, user_key) >= rules["per_user_limit"]:
         reason = "per_user_limit"
     if reason is not None:
         refund = tell_twitch(ctx, None, reward_id, redemption_id, CANCELED)
@@ -73,6 +82,7 @@ def enqueue(ctx: Ctx, payload: dict[str, Any]) -> Result:
         user_login=user_login,
         reward_id=reward_id,
         redemption_id=redemption_id,
+        priority=priority,
     )
     ctx.emit(entry_event(ctx.broadcaster_id, "queue.enqueued", entry=entry))
     return Result(data={"entry": entry.admin_view()})
@@ -108,6 +118,11 @@ def pick(ctx: Ctx, payload: dict[str, Any]) -> Result:
     chosen.sort(key=lambda e: e.position or 0)
     entries = [repo.queue.mark_picked(ctx.tx, ctx.broadcaster_id, e.id) for e in chosen]
     ctx.emit(entry_event(ctx.broadcaster_id, "queue.picked", entries=entries))
+    chat = settings.current(ctx).doc["chat"]
+    if chat["enabled"] and chat["announce_picked"]:
+        for e in entries:
+            if e.user_login:  # a Twitch viewer (an admin's walk-in may not be in chat at all)
+                ctx.say(settings.render(chat["replies"]["picked"], user=e.user_name), reply=False)
     return Result(data={"entries": [e.admin_view() for e in entries]})
 
 

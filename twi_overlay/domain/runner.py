@@ -12,7 +12,7 @@ import time
 from typing import Any
 
 from twi_overlay import repo
-from twi_overlay.domain import broadcasters, counters, moderators, queue, redemptions, rewards, settings
+from twi_overlay.domain import broadcasters, chat, counters, moderators, queue, redemptions, rewards, settings
 from twi_overlay.domain.context import Actor, Ctx, Handler
 from twi_overlay.domain.events import admin_event
 from twi_overlay.domain.outcomes import Handled, Outcome, Refusal, Refuse, Refused
@@ -29,6 +29,7 @@ HANDLERS: dict[str, Handler] = {
     **broadcasters.COMMANDS,
     **moderators.COMMANDS,
     **redemptions.COMMANDS,
+    **chat.COMMANDS,
 }
 # What the admin API may run; the rest come from Twitch only.
 ADMIN_COMMANDS = queue.ADMIN_COMMANDS | counters.ADMIN_COMMANDS | settings.ADMIN_COMMANDS | rewards.ADMIN_COMMANDS
@@ -42,6 +43,7 @@ def execute(
     source: str = "admin",
     idempotency_key: str | None = None,
     actor: Actor | None = None,
+    reply_to: str | None = None,
 ) -> Outcome:
     if idempotency_key is not None:
         previous = repo.commands.by_idempotency_key(tx, broadcaster_id, idempotency_key)
@@ -53,7 +55,7 @@ def execute(
                     Refusal.INVALID, "idempotency_key_reused", "this Idempotency-Key was sent with another command"
                 )
             return _replay(previous)
-    ctx = Ctx(tx, broadcaster_id, source, actor)
+    ctx = Ctx(tx, broadcaster_id, source, actor, reply_to=reply_to)
     settings.current(ctx)  # a first command creates the settings row, outside the command's savepoint
     handler = HANDLERS.get(type_) if (source != "admin" or type_ in ADMIN_COMMANDS) else None
     ts = time.time()
@@ -84,6 +86,8 @@ def execute(
     handled = Handled(result.result, result.reason, result.data, tuple([e.wire() for e in ctx.events]))
     for event in ctx.events:
         tx.emit(event)
+    for message in ctx.said:  # sent to chat once committed; never for a refused or replayed command
+        tx.emit(message)
     _log(
         tx,
         broadcaster_id,

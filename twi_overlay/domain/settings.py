@@ -2,8 +2,8 @@
 
 The document (docs/api.md, "Settings"): `queue` (open, max_length, per_user_limit), `rewards` (reward
 id -> "queue" | "counter:<name>" | "ignore"), `overlay` (what the OBS source shows and how: layout,
-colours, sound), `public_page` (enabled, show_notes) and `moderators` (enabled), with a version
-bumped on every change.
+colours, sound), `public_page` (enabled, show_notes), `moderators` (enabled) and `chat` (commands and
+their replies), with a version bumped on every change.
 """
 
 from __future__ import annotations
@@ -14,14 +14,47 @@ from typing import Any
 
 from twi_overlay import repo
 from twi_overlay.domain.context import Ctx, Handler, Result
-from twi_overlay.domain.events import Event
+from twi_overlay.domain.events import Event, admin_event
 from twi_overlay.domain.outcomes import Refusal, Refuse, invalid, malformed
 from twi_overlay.domain.payload import COUNTER_NAME
 from twi_overlay.repo.settings import StoredSettings
 from twi_overlay.store.tx import Tx
 
+CHAT_COMMANDS = ("join", "leave", "position", "queue", "next", "random", "open", "close", "remove", "done", "count")
+# What chat answers, with {placeholders}; a reply set to "" is not sent.
+CHAT_REPLIES = {
+    "joined": "@{user} you're #{position} in the queue",
+    "already": "@{user} you're already #{position} in the queue",
+    "closed": "@{user} the queue is closed",
+    "full": "@{user} the queue is full",
+    "not_eligible": "@{user} this queue is for {who} only",
+    "join_off": "@{user} join the queue with channel points",
+    "left": "@{user} you left the queue",
+    "position": "@{user} you're #{position}, {ahead} ahead of you",
+    "not_in_queue": "@{user} you're not in the queue",
+    "queue": "Next up: {names}",
+    "queue_empty": "The queue is empty",
+    "picked": "@{user} you're up!",
+    "nobody_waiting": "@{user} nobody is waiting",
+    "opened": "The queue is open: type {prefix}join to join",
+    "closed_now": "The queue is closed",
+    "removed": "@{user} {name} left the queue",
+    "done": "@{user} {name} is done",
+    "not_found": "@{user} {name} is not in the queue",
+    "count": "{name}: {value}",
+}
+REPLY_PLACEHOLDERS = frozenset({"user", "position", "ahead", "names", "who", "prefix", "name", "value"})
+ELIGIBILITY = ("everyone", "subscribers", "subscribers_vips")
+PRIORITY_ROLES = ("subscribers", "vips")
+
 DEFAULT_SETTINGS: dict[str, Any] = {
-    "queue": {"open": True, "max_length": 50, "per_user_limit": 1},
+    "queue": {
+        "open": True,
+        "max_length": 50,
+        "per_user_limit": 1,
+        "eligibility": "everyone",  # or "subscribers", "subscribers_vips": who may join (not the admin's walk-ins)
+        "priority": [],  # "subscribers" and/or "vips": placed ahead of everyone else, in join order
+    },
     "rewards": {},
     "overlay": {
         "max_visible": 10,
@@ -41,6 +74,15 @@ DEFAULT_SETTINGS: dict[str, Any] = {
     },
     "public_page": {"enabled": False, "show_notes": False},  # /q/<login>: off until the streamer opens it
     "moderators": {"enabled": True},  # the channel's moderators may sign in and run the queue and counters
+    "chat": {
+        "enabled": False,  # chat commands on (read as the broadcaster's account, answered in threads)
+        "join": False,  # !join adds to the queue (channel-point joining is separate)
+        "prefix": "!",
+        "cooldown_secs": 10,  # per viewer, between commands that answer (moderators have none)
+        "announce_picked": True,  # "you're up" in chat when a viewer is picked
+        "commands": {name: name for name in CHAT_COMMANDS},  # what viewers type; "" turns one off
+        "replies": dict(CHAT_REPLIES),
+    },
 }
 _INT_RANGES = {
     ("queue", "max_length"): (1, 1000),
@@ -49,6 +91,7 @@ _INT_RANGES = {
     ("overlay", "width"): (280, 1200),
     ("overlay", "font_scale"): (50, 200),
     ("overlay", "sound_volume"): (0, 100),
+    ("chat", "cooldown_secs"): (0, 3600),
 }
 _BOOLS = {
     ("queue", "open"),
@@ -59,14 +102,22 @@ _BOOLS = {
     ("public_page", "enabled"),
     ("public_page", "show_notes"),
     ("moderators", "enabled"),
+    ("chat", "enabled"),
+    ("chat", "join"),
+    ("chat", "announce_picked"),
 }
 _CHOICES = {
     ("overlay", "theme"): ("dark", "light"),
     ("overlay", "position"): ("top-left", "top-right", "bottom-left", "bottom-right"),
+    ("queue", "eligibility"): ELIGIBILITY,
 }
 _COLOURS = {("overlay", "accent"), ("overlay", "text"), ("overlay", "panel")}
 _COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _SOUND_FILE = re.compile(r"^(builtin|[0-9a-f]{64})$")
+_COMMAND_NAME = re.compile(r"^[a-z0-9_]{1,25}$")
+_PREFIX = re.compile(r"^[^\sA-Za-z0-9]{1,3}$")
+_PLACEHOLDER = re.compile(r"\{(\w*)\}")
+MAX_REPLY = 300  # characters of a template; a sent message is cut at Twitch's 500
 
 
 def default_settings() -> dict[str, Any]:
@@ -87,7 +138,11 @@ def with_defaults(doc: dict[str, Any]) -> dict[str, Any]:
     filled = default_settings()
     for section, values in doc.items():
         if section in filled and isinstance(values, dict):
-            filled[section].update(values)
+            for name, value in values.items():
+                if isinstance(value, dict) and isinstance(filled[section].get(name), dict) and section != "rewards":
+                    filled[section][name].update(value)  # chat.commands, chat.replies: new keys get defaults
+                else:
+                    filled[section][name] = value
     return filled
 
 
@@ -118,9 +173,65 @@ def merge_settings(current: dict[str, Any], patch: Any) -> dict[str, Any]:
             _merge_bindings(merged["rewards"], values)
             continue
         for name, value in values.items():
+            if (section, name) in _NESTED:
+                merged[section][name] = _NESTED[(section, name)](merged[section][name], value)
+                continue
             _check(section, name, value)
             merged[section][name] = value
+    if "chat" in patch:
+        changed = patch["chat"].get("commands")
+        _check_commands_unique(merged["chat"]["commands"], list(changed) if isinstance(changed, dict) else [])
     return merged
+
+
+def _merge_commands(current: dict[str, str], patch: Any) -> dict[str, str]:
+    if not isinstance(patch, dict):
+        raise invalid("settings.chat.commands", "must be an object")
+    merged = dict(current)
+    for command, name in patch.items():
+        field = f"settings.chat.commands.{command}"
+        if command not in CHAT_COMMANDS:
+            raise invalid(field, "unknown command")
+        if not isinstance(name, str) or not (name == "" or _COMMAND_NAME.match(name)):
+            raise invalid(field, 'must be 1-25 of a-z, 0-9 and _, or "" to turn it off')
+        merged[command] = name
+    return merged
+
+
+def _check_commands_unique(commands: dict[str, str], changed: list[str]) -> None:
+    """Two commands cannot share a name; the error names the one whose name the patch changed."""
+    seen: dict[str, str] = {}
+    for command in [c for c in commands if c not in changed] + changed:
+        name = commands[command]
+        if name and name in seen:
+            raise invalid(f"settings.chat.commands.{command}", f"{name!r} is already the name of {seen[name]}")
+        seen[name] = command
+
+
+def _merge_replies(current: dict[str, str], patch: Any) -> dict[str, str]:
+    if not isinstance(patch, dict):
+        raise invalid("settings.chat.replies", "must be an object")
+    merged = dict(current)
+    for key, template in patch.items():
+        field = f"settings.chat.replies.{key}"
+        if key not in CHAT_REPLIES:
+            raise invalid(field, "unknown reply")
+        if not isinstance(template, str) or len(template) > MAX_REPLY:
+            raise invalid(field, f"must be text of at most {MAX_REPLY} characters")
+        unknown = sorted({m for m in _PLACEHOLDER.findall(template)} - REPLY_PLACEHOLDERS)
+        if unknown:
+            known = ", ".join(sorted(REPLY_PLACEHOLDERS))
+            raise invalid(field, f"unknown placeholder {{{unknown[0]}}}; known: {known}")
+        merged[key] = template
+    return merged
+
+
+_NESTED = {("chat", "commands"): _merge_commands, ("chat", "replies"): _merge_replies}
+
+
+def render(template: str, **values: Any) -> str:
+    """A reply with its placeholders filled (a placeholder without a value stays as written)."""
+    return _PLACEHOLDER.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template)
 
 
 def _merge_bindings(bindings: dict[str, Any], patch: dict[str, Any]) -> None:
@@ -154,6 +265,12 @@ def _check(section: str, name: str, value: Any) -> None:
     elif key == ("overlay", "sound_file"):
         if not isinstance(value, str) or not _SOUND_FILE.match(value):
             raise invalid(field, 'must be "builtin" or the id POST /api/overlay-sound gave')
+    elif key == ("chat", "prefix"):
+        if not isinstance(value, str) or not _PREFIX.match(value):
+            raise invalid(field, "must be 1-3 characters that are not letters, digits or spaces")
+    elif key == ("queue", "priority"):
+        if not isinstance(value, list) or len(set(value)) != len(value) or not set(value) <= set(PRIORITY_ROLES):
+            raise invalid(field, 'must be a list of "subscribers" and/or "vips", each at most once')
     else:
         raise invalid(field, "unknown field")
 
@@ -188,6 +305,9 @@ def update(ctx: Ctx, payload: dict[str, Any]) -> Result:
     if stored.doc["moderators"]["enabled"] and not merged["moderators"]["enabled"]:
         # Moderator access turned off: their sessions end now (and their streams: stream/access.py).
         repo.auth.delete_moderator_sessions(ctx.tx, ctx.broadcaster_id)
+    if stored.doc["chat"]["enabled"] != merged["chat"]["enabled"]:
+        # Chat's subscriptions are made or dropped at once (app.py), and the scopes it needs asked for.
+        ctx.emit(admin_event(ctx.broadcaster_id, "chat.switched", {"enabled": merged["chat"]["enabled"]}))
     full = full_settings(version + 1, merged)
     ctx.emit(
         Event(

@@ -23,6 +23,8 @@ STREAM_OFFLINE = "stream.offline"
 MODERATOR_ADD = "channel.moderator.add"
 MODERATOR_REMOVE = "channel.moderator.remove"
 MODERATOR_TYPES = (MODERATOR_ADD, MODERATOR_REMOVE)  # need the moderation:read scope
+CHAT_MESSAGE = "channel.chat.message"  # condition also names the reader (user_id): the broadcaster's account
+BAN = "channel.ban"  # needs channel:moderate
 HANDLED_TYPES = (
     REDEMPTION_ADD,
     REDEMPTION_UPDATE,
@@ -153,4 +155,37 @@ def normalise(subscription_type: str, body: dict[str, Any]) -> Normalised | None
         user = {k: _s(event.get(k)) for k in ("user_id", "user_login", "user_name")}
         command = "moderator.add" if subscription_type == MODERATOR_ADD else "moderator.remove"
         return Normalised(bid, command, user, None)
+    if subscription_type == CHAT_MESSAGE:
+        return _chat_message(bid, event)
+    if subscription_type == BAN:
+        user = {k: _s(event.get(k)) for k in ("user_id", "user_login", "user_name")}
+        if not user["user_id"]:
+            return None
+        # A timeout ends too (ends_at): they may join again after it; a ban or a timeout both leave now.
+        return Normalised(bid, "viewer.banned", {**user, "is_permanent": event.get("is_permanent") is True}, None)
     return None
+
+
+def _chat_message(bid: str, event: dict[str, Any]) -> Normalised | None:
+    """channel.chat.message → `chat.message` (domain/chat.py decides whether it is a command). Its
+    idempotency key is the chat message's own id: the same message delivered twice, under two
+    delivery ids, acts once."""
+    message_id = _s(event.get("message_id"))
+    chatter = _s(event.get("chatter_user_id"))
+    if not message_id or not chatter:
+        return None
+    found_message, found_badges = event.get("message"), event.get("badges")
+    message: dict[str, Any] = found_message if isinstance(found_message, dict) else {}
+    badges: list[Any] = found_badges if isinstance(found_badges, list) else []
+    source = event.get("source_broadcaster_user_id")
+    payload = {
+        "message_id": message_id,
+        "user_id": chatter,
+        "user_login": _s(event.get("chatter_user_login")),
+        "user_name": _s(event.get("chatter_user_name")) or _s(event.get("chatter_user_login")),
+        "text": _s(message.get("text")),
+        "badges": [_s(b.get("set_id")) for b in badges if isinstance(b, dict)],
+        "is_reply": isinstance(event.get("reply"), dict),
+        "shared_from": source if isinstance(source, str) and source and source != bid else None,
+    }
+    return Normalised(bid, "chat.message", payload, f"chat:{message_id}")

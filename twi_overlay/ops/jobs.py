@@ -17,6 +17,7 @@ from twi_overlay.store.database import Database
 
 log = logging.getLogger(__name__)
 TTL_TABLES = (("event_raw", repo.maintenance.delete_deliveries), ("command_log", repo.maintenance.delete_commands))
+CHATTER_RETENTION_SECS = 30 * 24 * 3600  # the roles a viewer's badges showed, kept a month after they last chatted
 
 
 async def maintenance(db: Database, retention_hours: float = 72.0, now: float | None = None) -> dict[str, Any]:
@@ -37,6 +38,15 @@ async def maintenance(db: Database, retention_hours: float = 72.0, now: float | 
             after = chunk.resume_after
             await asyncio.sleep(0)
         deleted[table] = total
+    before = (now if now is not None else time.time()) - CHATTER_RETENTION_SECS
+    deleted["chatters"] = 0
+    while True:
+        pruned = await db.write(repo.chatters.prune, before)
+        deleted["chatters"] += pruned
+        chunks += 1
+        if pruned < repo.chatters.PRUNE_CHUNK:
+            break
+        await asyncio.sleep(0)
     await db.write(repo.maintenance.expire_sessions, time.time())
     started = time.perf_counter()
     busy, wal_frames, checkpointed = await db.checkpoint()

@@ -54,6 +54,12 @@ DB_CHECKPOINT_SECONDS = Histogram(
 DB_MAINTENANCE_FAILURES = Counter("db_maintenance_failures_total", "TTL/checkpoint runs that failed")
 OAUTH_VALIDATE_FAILURES = Counter("oauth_validate_failures_total", "Failed /oauth2/validate checks")
 POLICY_COMMANDS = Counter("policy_commands_total", "Commands executed", ["type", "result"])
+CHAT_MESSAGES = Counter(
+    "chat_messages_total",
+    "Chat answers by outcome: sent, merged, dropped_over_limit or expired (our pacing), dropped_by_twitch"
+    " (is_sent false), error",
+    ["outcome"],
+)
 HELIX_REQUESTS = Counter("helix_requests_total", "Helix API requests", ["endpoint", "status"])
 EVENTSUB_SUBSCRIPTIONS = Gauge("eventsub_subscriptions", "EventSub subscriptions known", ["status"])
 CATCHUP_FAILURES = Counter("catchup_failures_total", "Missed redemptions the catch-up could not add")

@@ -5,6 +5,7 @@ dataclasses, never rows."""
 from twi_overlay.repo import (
     auth,
     broadcasters,
+    chatters,
     commands,
     counters,
     events,
@@ -22,6 +23,7 @@ from twi_overlay.repo import (
 __all__ = [
     "auth",
     "broadcasters",
+    "chatters",
     "commands",
     "counters",
     "events",

@@ -119,8 +119,15 @@ def insert(
     user_login: str | None = None,
     reward_id: str | None = None,
     redemption_id: str | None = None,
+    priority: int = 0,
 ) -> QueueEntry:
-    """A new waiting entry at the end of the queue."""
+    """A new waiting entry at the end of the queue; with priority 1, ahead of everyone waiting without
+    it (queue.priority)."""
+    place = None
+    if priority:
+        place = int(tx.value(Q.priority_place, {"broadcaster_id": broadcaster_id}))
+        if place > length(tx, broadcaster_id):
+            place = None  # the end anyway
     row = tx.one(
         Q.insert,
         {
@@ -133,10 +140,17 @@ def insert(
             "reward_id": reward_id,
             "redemption_id": redemption_id,
             "source": source,
+            "priority": priority,
         },
     )
     assert row is not None
-    return _entry(row)
+    if place is None:
+        return _entry(row)
+    tx.execute(Q.make_room, {"broadcaster_id": broadcaster_id, "position": place})
+    tx.execute(Q.set_position, {"broadcaster_id": broadcaster_id, "id": row["id"], "position": place})
+    moved = tx.one(Q.get, {"broadcaster_id": broadcaster_id, "id": row["id"]})
+    assert moved is not None
+    return _entry(moved)
 
 
 def finish(

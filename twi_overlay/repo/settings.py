@@ -40,3 +40,8 @@ def update(tx: Tx, broadcaster_id: str, version: int, doc: dict[str, Any]) -> bo
         {"broadcaster_id": broadcaster_id, "version": version, "doc": orjson.dumps(doc).decode(), "now": time.time()},
     )
     return cur.rowcount == 1
+
+
+def chat_enabled(tx: Tx) -> list[str]:
+    """The broadcasters whose chat commands are on."""
+    return [str(row["broadcaster_id"]) for row in tx.all(Q.chat_enabled, {})]

@@ -23,6 +23,19 @@ from twi_overlay.store.tx import Tx
 log = logging.getLogger(__name__)
 MODERATION_READ = "moderation:read"  # the channel's moderator list and its add/remove events
 SCOPES = ("channel:read:redemptions", "channel:manage:redemptions", MODERATION_READ)
+# Chat commands (settings chat.enabled): read the channel's chat as the broadcaster's account over the
+# app-token path (user:read:chat, user:bot, channel:bot), answer in it (user:write:chat), and follow its
+# bans (channel:moderate: a banned viewer leaves the queue).
+CHAT_SCOPES = ("user:read:chat", "user:write:chat", "user:bot", "channel:bot", "channel:moderate")
+BAN_SCOPE = "channel:moderate"
+
+
+def wanted_scopes(settings_doc: dict[str, Any] | None) -> tuple[str, ...]:
+    """The scopes the broadcaster's enabled features need: a sign-in asks for these and no more."""
+    chat = (settings_doc or {}).get("chat") or {}
+    return SCOPES + CHAT_SCOPES if chat.get("enabled") else SCOPES
+
+
 TIMEOUT = aiohttp.ClientTimeout(total=10)
 
 

@@ -20,9 +20,9 @@ from twi_overlay.domain import settings
 from twi_overlay.store.tx import Tx
 from twi_overlay.twitch import moderators
 from twi_overlay.twitch.catchup import catch_up_until_done
-from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens
+from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens, wanted_scopes
 from twi_overlay.twitch.subscriptions import reconcile
-from twi_overlay.web.auth import moderator_may, new_session, set_session_cookie
+from twi_overlay.web.auth import admin_principal, moderator_may, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     if channel and (role != "moderator" or not LOGIN.match(channel)):
         raise ApiError(400, "invalid_request", "channel: a Twitch login (with as=moderator)")
     state = secrets.token_urlsafe(24) + (f"~moderator~{channel}" if role == "moderator" else "")
-    scopes = () if role == "moderator" else SCOPES
+    scopes = () if role == "moderator" else await _scopes_for(request)
     response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state, scopes))
     response.set_cookie(
         STATE_COOKIE,
@@ -92,6 +92,17 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=request.app[keys.SETTINGS].production,
     )
     raise response
+
+
+async def _scopes_for(request: web.Request) -> tuple[str, ...]:
+    """What the enabled features of the broadcaster signing in again need (read from their session);
+    on a first sign-in, what the defaults need."""
+    try:
+        who = await admin_principal(request)
+    except ApiError:
+        return SCOPES
+    stored = await request.app[keys.DB].read(repo.settings.get, who.broadcaster_id)
+    return wanted_scopes(stored.doc if stored is not None else None)
 
 
 def _sign_in(tx: Tx, user: dict[str, str], tokens: Tokens) -> tuple[str, str]:

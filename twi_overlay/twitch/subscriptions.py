@@ -15,12 +15,12 @@ import time
 from typing import Any
 
 from twi_overlay import repo
-from twi_overlay.ingest.eventsub import HANDLED_TYPES, MODERATOR_TYPES
+from twi_overlay.ingest.eventsub import BAN, CHAT_MESSAGE, HANDLED_TYPES, MODERATOR_TYPES
 from twi_overlay.ops import metrics
 from twi_overlay.store.database import Database
 from twi_overlay.store.tx import Tx
 from twi_overlay.twitch import moderators
-from twi_overlay.twitch.client import MODERATION_READ, Twitch, TwitchError
+from twi_overlay.twitch.client import CHAT_SCOPES, MODERATION_READ, Twitch, TwitchError
 from twi_overlay.twitch.conduit import SHARD_DISABLED, ensure_conduit
 
 log = logging.getLogger(__name__)
@@ -52,9 +52,11 @@ def desired(
     on: dict[str, str] | None = None,
     client_id: str = "",
     moderators: list[str] | None = None,
+    chat: list[str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every handled type for each broadcaster, the moderator events for those whose grant has
-    moderation:read (`moderators`), and with the conduit, conduit.shard.disabled."""
+    moderation:read (`moderators`), their chat (read as their own account) and bans for those with chat
+    commands on and the scopes for them (`chat`), and with the conduit, conduit.shard.disabled."""
     wanted = [
         {"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
         for b in broadcaster_ids
@@ -65,6 +67,11 @@ def desired(
         for b in moderators or []
         for t in MODERATOR_TYPES
     ]
+    wanted += [
+        {"type": CHAT_MESSAGE, "version": "1", "condition": {"broadcaster_user_id": b, "user_id": b}}
+        for b in chat or []
+    ]
+    wanted += [{"type": BAN, "version": "1", "condition": {"broadcaster_user_id": b}} for b in chat or []]
     if on is not None and on["method"] == "conduit":  # how we learn that Twitch gave up on one of our shards
         wanted.append(
             {
@@ -103,9 +110,12 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
     client_id = twitch.settings.twitch_client_id
     usable = await db.read(repo.broadcasters.with_grant)
     with_mods = await db.read(repo.broadcasters.with_any_grant_and_scope, MODERATION_READ)
+    with_chat = await db.read(_chat_ready)
     usable_ids = set(usable)
-    wanted = desired(usable, on, client_id, [b for b in with_mods if b in usable_ids])
-    kept = desired(await db.read(repo.broadcasters.with_any_grant), on, client_id, with_mods)
+    wanted = desired(
+        usable, on, client_id, [b for b in with_mods if b in usable_ids], [b for b in with_chat if b in usable_ids]
+    )
+    kept = desired(await db.read(repo.broadcasters.with_any_grant), on, client_id, with_mods, with_chat)
     webhook = {"method": "webhook", "callback": callback_url(twitch)}
     # Ours: on the transport in use, or webhooks to our callback left from before a switch to the conduit.
     have = [s for s in await actual(twitch) if _on(s, on) or _on(s, webhook)]
@@ -119,6 +129,14 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
     for status, n in counts.items():
         metrics.EVENTSUB_SUBSCRIPTIONS.labels(status).set(n)
     return {"missing": missing, "stale": stale, "actual": have, "desired": wanted}
+
+
+def _chat_ready(tx: Tx) -> list[str]:
+    """Channels with chat commands on whose grant has every chat scope (the others wait to re-consent)."""
+    ready = set(repo.settings.chat_enabled(tx))
+    for scope in CHAT_SCOPES:
+        ready &= set(repo.broadcasters.with_any_grant_and_scope(tx, scope))
+    return sorted(ready)
 
 
 def _record(tx: Tx, sub: dict[str, Any]) -> None:

@@ -21,7 +21,7 @@ from twi_overlay.store.tx import Tx
 from twi_overlay.stream.access import moderator_credential
 from twi_overlay.twitch import subscriptions
 from twi_overlay.twitch.catchup import store_helix_reward
-from twi_overlay.twitch.client import MODERATION_READ, ReconsentNeeded, TwitchError
+from twi_overlay.twitch.client import MODERATION_READ, ReconsentNeeded, TwitchError, wanted_scopes
 from twi_overlay.twitch.oauth import twitch_of
 from twi_overlay.web.auth import (
     AUDIENCES,
@@ -308,7 +308,12 @@ async def post_logout(request: web.Request) -> web.Response:
 async def get_oauth_status(request: web.Request) -> web.Response:
     who = await admin_principal(request)
     grant = await request.app[keys.DB].read(repo.tokens.get, who.broadcaster_id)
+    stored = await request.app[keys.DB].read(repo.settings.get, who.broadcaster_id)
+    granted = set(grant.scopes) if grant else set()
     status: dict[str, Any] = {
+        # What the enabled features need and the grant lacks (chat turned on after signing in): the
+        # admin page offers reconsent_url, which asks for them.
+        "missing_scopes": [s for s in wanted_scopes(stored.doc if stored else None) if s not in granted],
         "connected": bool(grant and grant.scopes),
         "valid": None,
         "scopes": list(grant.scopes) if grant else [],

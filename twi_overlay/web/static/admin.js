@@ -442,7 +442,7 @@
   var handlers = {
     "state.replace": function (d) { state.queue = d.queue; state.counters = d.counters; state.broadcaster = d.broadcaster;
       if (!settingsDirty) { state.settings = d.settings; fillSettings(); } renderAll(); },
-    "queue.enqueued": function (d) { state.queue = state.queue.filter(function (e) { return e.id !== d.entry.id; }).concat([d.entry]); renderQueue(); },
+    "queue.enqueued": function (d) { state.queue = QueueDelta.move(state.queue, d.entry); renderQueue(); },
     "queue.picked": function (d) { var by = {}; d.entries.forEach(function (e) { by[e.id] = e; });
       state.queue = state.queue.map(function (e) { return by[e.id] || e; }); renderQueue(); },
     "queue.completed": function (d) { removeEntries([d.entry.id]); renderQueue(); loadHistory(); },

@@ -61,11 +61,6 @@
     audio.play().catch(function () {});  // OBS plays it; a browser tab may want a click first
   }
 
-  function renumber() {
-    state.queue.sort(function (a, b) { return a.position - b.position; });
-    state.queue.forEach(function (e, i) { e.position = i + 1; });
-  }
-
   function entryNode(entry, fresh) {
     var li = el("li", fresh ? "enter" : "");
     li.dataset.id = entry.id;
@@ -124,8 +119,7 @@
     },
     "queue.enqueued": function (d) {
       if (!seen.has(d.entry.id)) chime(overlaySettings().overlay);  // not again for a replayed one
-      state.queue = state.queue.filter(function (e) { return e.id !== d.entry.id; }).concat([d.entry]);
-      renumber();
+      state.queue = QueueDelta.move(state.queue, d.entry);  // at its position: a priority join goes ahead
     },
     "queue.picked": function (d) {
       var byId = {};

@@ -72,7 +72,7 @@ var QueueDelta = {
     rest.forEach(function (e, i) { e.position = i + 1; });
     return rest;
   },
-  // `entry` (with its new position) moved there; the others keep their order.
+  // `entry` (with its new position) moved, or new, there; the others keep their order.
   move: function (queue, entry) {
     var rest = queue.filter(function (e) { return e.id !== entry.id; });
     rest.splice(Math.max(0, Math.min(rest.length, entry.position - 1)), 0, entry);
@@ -83,4 +83,4 @@ var QueueDelta = {
 
 var SSE_EVENT_TYPES = ["state.replace", "queue.enqueued", "queue.picked", "queue.completed", "queue.canceled",
   "queue.moved", "queue.cleared", "counter.updated", "settings.updated", "stream.status", "reward.updated",
-  "command.logged", "subscription.revoked", "helix.result", "moderators.changed"];
+  "command.logged", "subscription.revoked", "helix.result", "moderators.changed", "chat.switched"];
