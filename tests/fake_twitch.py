@@ -4,6 +4,7 @@ TWITCH_API_BASE at it; our code is not patched."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import secrets
 import time
@@ -78,6 +79,7 @@ class FakeTwitch:
     chat_drop_next: list[str] = field(default_factory=list)  # drop_reason codes for the next sends
     chat_times: dict[str, list[float]] = field(default_factory=dict)  # sender -> send times (monotonic)
     chat_last: dict[tuple[str, str], float] = field(default_factory=dict)  # (sender, channel) -> last send
+    chat_arrived: asyncio.Event = field(default_factory=asyncio.Event)  # set on each message sent
     eventsub: FakeEventSub = field(init=False)
 
     def __post_init__(self) -> None:
@@ -375,6 +377,7 @@ class FakeTwitch:
         self.chat_times[sender] = [*times, now]
         self.chat_last[(sender, bid)] = now
         self.chat_sent.append(message)
+        self.chat_arrived.set()
         return web.json_response({"data": [{"message_id": str(uuid.uuid4()), "is_sent": True, "drop_reason": None}]})
 
     @staticmethod
@@ -459,8 +462,6 @@ class FakeTwitch:
 
     async def update_redemptions(self, request: web.Request) -> web.Response:
         """PATCH /channel_points/custom_rewards/redemptions (Twitch's Update Redemption Status)."""
-        import asyncio
-
         if self.patch_delay:
             await asyncio.sleep(self.patch_delay)
         token = self._auth(request, "channel:manage:redemptions")
@@ -542,14 +543,17 @@ class FakeTwitch:
         )
 
     async def create_subscription(self, request: web.Request) -> web.Response:
-        import asyncio
-
         body = await request.json()
         transport = body.get("transport") or {}
         if transport.get("method") in ("websocket", "conduit"):
             user_token = self._auth(request)
             if isinstance(user_token, web.Response):
                 return user_token
+            if transport.get("method") == "conduit" and not self._authorized_for(body):
+                return web.json_response(
+                    {"error": "Forbidden", "status": 403, "message": "subscription missing proper authorization"},
+                    status=403,
+                )
             return self.eventsub.create_subscription(user_token, body)
         token = self._app_auth(request)
         if isinstance(token, web.Response):
@@ -631,8 +635,6 @@ class FakeTwitch:
         sub["status"] = "enabled" if ok else "webhook_callback_verification_failed"
 
     async def settle(self) -> None:
-        import asyncio
-
         while self.challenge_tasks:
             await asyncio.gather(*self.challenge_tasks)
             self.challenge_tasks = [t for t in self.challenge_tasks if not t.done()]

@@ -168,3 +168,25 @@ async def test_an_answer_waiting_too_long_is_dropped_as_stale() -> None:
     now[0] = MAX_AGE_SECS + 1
     assert await sender._send_due() is None
     assert sender.counts == {"expired": 3} and USER not in sender.waiting
+
+
+async def test_chat_arrives_over_the_conduit_too_and_twice_acts_once(
+    aiohttp_client: Any, settings_env: dict[str, str], twitch: Any
+) -> None:
+    from tests.twitch.test_conduit import conduit_app, settled, stored
+
+    fake, base = twitch
+    client = await conduit_app(aiohttp_client, settings_env, base)
+    await chat_on(client)
+    await fake.eventsub.wait_sessions(2)
+    await settled(client, fake)
+    chat_sub = next(s for s in fake.subscriptions.values() if s["type"] == "channel.chat.message")
+    assert chat_sub["transport"]["method"] == "conduit"
+    body = chat_body("!join", broadcaster_id=USER, user_name="WsViewer", message_id="ws-1")
+    sent = await fake.eventsub.notify("channel.chat.message", USER, body["event"], copies=2)
+    sent += await fake.eventsub.notify("channel.chat.message", USER, body["event"])  # another delivery id
+    await stored(client, sent)
+    await settle(client)
+    state = await (await client.get("/api/state")).json()
+    assert [e["user_name"] for e in state["queue"]] == ["WsViewer"]
+    assert [m["message"] for m in fake.chat_sent] == ["@WsViewer you're #1 in the queue"]

@@ -194,6 +194,10 @@
     $("s-public").checked = !!(s.public_page && s.public_page.enabled);
     $("s-public-notes").checked = !!(s.public_page && s.public_page.show_notes);
     $("s-moderators").checked = !s.moderators || s.moderators.enabled !== false;
+    $("s-eligibility").value = s.queue.eligibility || "everyone";
+    $("s-priority-subs").checked = (s.queue.priority || []).indexOf("subscribers") >= 0;
+    $("s-priority-vips").checked = (s.queue.priority || []).indexOf("vips") >= 0;
+    fillChat(s.chat || {});
     preview();
     renderRewards();
     settingsDirty = false;
@@ -257,12 +261,49 @@
     });
     return {
       queue: { open: $("s-open").checked, max_length: parseInt($("s-max-length").value, 10),
-        per_user_limit: parseInt($("s-per-user").value, 10) },
+        per_user_limit: parseInt($("s-per-user").value, 10), eligibility: $("s-eligibility").value,
+        priority: [["s-priority-subs", "subscribers"], ["s-priority-vips", "vips"]]
+          .filter(function (p) { return $(p[0]).checked; }).map(function (p) { return p[1]; }) },
       overlay: overlayForm(),
       public_page: { enabled: $("s-public").checked, show_notes: $("s-public-notes").checked },
       moderators: { enabled: $("s-moderators").checked },
       rewards: rewardsPatch,
+      chat: chatForm(),
     };
+  }
+
+  // -- chat: switches, and a field for each command's name and each reply ---------------------------
+  function pairs(id, values, kind) {
+    var box = $(id);
+    box.replaceChildren.apply(box, Object.keys(values).map(function (key) {
+      var label = el("label", "", key + " ");
+      var input = el("input");
+      input.dataset[kind] = key;
+      input.value = values[key];
+      if (kind === "reply") input.size = 40;
+      label.appendChild(input);
+      return label;
+    }));
+  }
+
+  function fillChat(c) {
+    $("s-chat").checked = !!c.enabled;
+    $("s-chat-join").checked = !!c.join;
+    $("s-chat-announce").checked = c.announce_picked !== false;
+    $("s-chat-prefix").value = c.prefix || "!";
+    $("s-chat-cooldown").value = c.cooldown_secs;
+    document.querySelectorAll(".prefix").forEach(function (n) { n.textContent = c.prefix || "!"; });
+    pairs("chat-commands", c.commands || {}, "command");
+    pairs("chat-replies", c.replies || {}, "reply");
+  }
+
+  function chatForm() {
+    var commands = {}, replies = {};
+    document.querySelectorAll("#chat-commands input").forEach(function (i) { commands[i.dataset.command] = i.value.trim().toLowerCase(); });
+    document.querySelectorAll("#chat-replies input").forEach(function (i) { replies[i.dataset.reply] = i.value; });
+    return { enabled: $("s-chat").checked, join: $("s-chat-join").checked, announce_picked: $("s-chat-announce").checked,
+      prefix: $("s-chat-prefix").value, cooldown_secs: parseInt($("s-chat-cooldown").value, 10),
+      commands: commands, replies: replies };
   }
 
   // -- the overlay's look: the form, a live preview of it, the sound ---------------------------------
@@ -377,6 +418,9 @@
         a.href = d.reconsent_url;
         oauth.appendChild(a);
       }
+      // Turned on a feature the grant has no scopes for (chat): the same link asks for them.
+      $("chat-reconsent").hidden = !(d.connected && d.missing_scopes && d.missing_scopes.length);
+      $("chat-reconsent-link").href = d.reconsent_url;
     } else {
       oauth.textContent = o.status === 404 ? "not available on this server yet" : errorText(o);
     }
@@ -463,6 +507,7 @@
       while (list.children.length > 200) list.removeChild(list.lastChild); },
     "subscription.revoked": function () { if (!moderator) loadStatus(); },
     "moderators.changed": function () { if (!moderator) loadModerators(); },
+    "chat.switched": function () { if (!moderator) loadStatus(); },
     "helix.result": function () { loadHistory(); if (!moderator) loadFailedUpdates(); },
   };
 
