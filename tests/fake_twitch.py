@@ -90,7 +90,8 @@ class FakeTwitch:
 
     def sign_in_as(self, login: str) -> dict[str, str]:
         """Someone else is at the browser: the next consent on Twitch's page is theirs (a moderator)."""
-        found = next((u for u in self.people.values() if u["login"] == login.lower()), None)
+        everyone = [self.user, *self.people.values()]
+        found = next((u for u in everyone if u["login"] == login.lower()), None)
         if found is None:
             found = {"id": str(8000000 + len(self.people)), "login": login.lower(), "display_name": login}
             self.people[found["id"]] = found

@@ -60,7 +60,7 @@ async def db_ctx(app: web.Application) -> AsyncIterator[None]:
         if chat is not None and len(events) != len(emitted):
             chat.send([e for e in emitted if isinstance(e, Say)])
         twitch = app.get(keys.TWITCH)
-        if twitch is not None and any(e.type == "chat.switched" for e in events):
+        if twitch is not None and any(e.type in ("chat.switched", "chat.bot_changed") for e in events):
             twitch.reconcile_soon.set()  # chat's subscriptions now, not at the next hourly pass
 
     db = Database(settings.database_path, on_events=published)

@@ -34,6 +34,7 @@ def test_migrations_apply_on_an_empty_file_and_are_idempotent(tmp_path: Path) ->
         "0007.channel-moderators",
         "0008.moderator-sessions",
         "0009.chat",
+        "0010.chat-bots",
     ]
     assert migrate(path) == []
     conn = sqlite3.connect(path)

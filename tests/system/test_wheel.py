@@ -35,7 +35,7 @@ def test_a_built_wheel_migrates_and_serves(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TWI_TEST_RUN")}
     env.update({"DATABASE_URL": f"sqlite://{work}/app.db", "PORT": str(port), "LOG_LEVEL": "warning"})
     migrated = run(cli, "migrate", cwd=work, env=env)
-    assert "applied 9 migration(s)" in migrated.stdout
+    assert "applied 10 migration(s)" in migrated.stdout
     tables = {r[0] for r in sqlite3.connect(work / "app.db").execute("SELECT name FROM sqlite_master")}
     assert {"broadcasters", "queue_entries", "event_raw"} <= tables
     server = subprocess.Popen([str(cli), "serve"], cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)

@@ -20,6 +20,7 @@ from twi_overlay.twitch.chat import (
     PRIVILEGED_PER_WINDOW,
     ChatSender,
     Pacer,
+    Sender,
 )
 
 
@@ -157,12 +158,19 @@ def test_the_pacer_keeps_each_senders_limits() -> None:
     assert pacer.wait("bot", "c2", privileged=False) == 0
 
 
+class OwnAccount:
+    """A database that says every channel answers with its own account."""
+
+    async def read(self, fn: Any, channel: str) -> Sender:
+        return Sender(channel, True, False)
+
+
 async def test_an_answer_waiting_too_long_is_dropped_as_stale() -> None:
     now = [0.0]
     pacer = Pacer(clock=lambda: now[0])
     for _ in range(PRIVILEGED_PER_WINDOW):
         pacer.took(USER, USER)  # the window is full for 30 s
-    sender = ChatSender(None, None, pacer)  # type: ignore[arg-type]  # nothing may be sent: no Twitch needed
+    sender = ChatSender(OwnAccount(), None, pacer)  # type: ignore[arg-type]  # nothing may be sent: no Twitch
     sender.send([Say(USER, f"@v{i} you're #{i}") for i in range(3)])
     assert (await sender._send_due() or 0) > 29 and len(sender.waiting[USER]) == 3
     now[0] = MAX_AGE_SECS + 1

@@ -73,6 +73,18 @@ async def test_a_chat_join_shows_on_both_pages_and_is_answered_in_chat(tmp_path:
             assert [(m["message"], m["reply_parent_message_id"]) for m in fake.chat_sent] == [
                 ("@Chatty you're #1 in the queue", "m-42")
             ]
+
+            # A bot account: the page makes a link, the bot opens it elsewhere, the page follows.
+            await admin.click("#chat-bot-invite")
+            await admin.wait_for_selector("#chat-bot-link-box:visible")
+            link = await admin.input_value("#chat-bot-link")
+            assert "/oauth/login?as=bot&invite=" in link
+            private = await browser.new_page()  # another context: no cookies of ours
+            fake.sign_in_as("Helper_Bot")
+            await private.goto(link)
+            assert "Helper_Bot is now the chat account" in await private.text_content("h1")
+            await admin.wait_for_selector("#chat-account:has-text('Helper_Bot (bot)')")
+            assert not await admin.is_visible("#chat-bot-link-box")
             assert console.unexpected() == [] and overlay_console.unexpected() == []
     finally:
         server.stop()

@@ -52,6 +52,9 @@ def handle(tx: Tx, broadcaster_id: str, payload: dict[str, Any], key: str) -> Ou
     """A chat message from the pipeline: the command's outcome, or why nothing was run."""
     if payload.get("shared_from"):
         return "ignored: shared from another channel"
+    bot = repo.chat_bots.get(tx, broadcaster_id)
+    if bot is not None and payload.get("user_id") == bot.user_id:
+        return "ignored: our own message"  # the bot's answers (with the channel's own account, none parse)
     seen = roles.from_badges(payload.get("badges") or ())
     user_id, login = str(payload["user_id"]), str(payload.get("user_login") or "")
     repo.chatters.seen(tx, broadcaster_id, user_id, login, seen, time.time())

@@ -5,6 +5,7 @@ dataclasses, never rows."""
 from twi_overlay.repo import (
     auth,
     broadcasters,
+    chat_bots,
     chatters,
     commands,
     counters,
@@ -23,6 +24,7 @@ from twi_overlay.repo import (
 __all__ = [
     "auth",
     "broadcasters",
+    "chat_bots",
     "chatters",
     "commands",
     "counters",

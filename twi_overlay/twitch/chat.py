@@ -10,7 +10,8 @@ queued without bound, an answer still waiting after MAX_AGE_SECS is dropped as s
 Twitch did not send (`is_sent: false`, or an error) is logged
 and counted, never retried blindly: a chat answer that comes a minute late is worse than none.
 
-The sender is the broadcaster's own account, with the broadcaster's grant (`user:write:chat`).
+The sender is the channel's chat bot when one signed in (its own grant; privileged where Twitch lists
+it as a moderator), else the broadcaster's own account with the broadcaster's grant.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from dataclasses import dataclass, field
 
 import aiohttp
 
+from twi_overlay import repo
 from twi_overlay.domain.events import Say
 from twi_overlay.ops import metrics
 from twi_overlay.store.database import Database, DatabaseClosed
+from twi_overlay.store.tx import Tx
 from twi_overlay.twitch.client import ReconsentNeeded, Twitch, TwitchError, json_object
 
 log = logging.getLogger(__name__)
@@ -72,6 +75,21 @@ class Pacer:
         self.last_in_channel[(sender, channel)] = now
 
 
+@dataclass(frozen=True, slots=True)
+class Sender:
+    user_id: str
+    privileged: bool  # the broadcaster, or a moderator of the channel: the larger limit, no per-second rule
+    bot: bool  # the channel's chat bot (its own grant), not the broadcaster's account
+
+
+def sender_of(tx: Tx, channel: str) -> Sender:
+    """Who answers in this channel's chat: its chat bot when one is usable, else the broadcaster."""
+    bot = repo.chat_bots.get(tx, channel)
+    if bot is not None and bot.usable:
+        return Sender(bot.user_id, repo.moderators.is_moderator(tx, channel, bot.user_id), True)
+    return Sender(channel, True, False)
+
+
 def fit(text: str) -> str:
     return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
 
@@ -87,6 +105,7 @@ class ChatSender:
         self._idle = asyncio.Event()
         self.results: deque[tuple[str, str]] = deque(maxlen=100)  # (channel, outcome): the last few
         self.counts: dict[str, int] = {}  # outcome -> how many, since start (as chat_messages_total)
+        self.senders: dict[str, Sender] = {}  # by channel: who sends there, as last looked up
 
     def send(self, messages: Iterable[Say]) -> None:
         """Messages whose commands committed (called from the database's commit callback)."""
@@ -117,7 +136,8 @@ class ChatSender:
                 return
 
     def _wait_for(self, channel: str) -> float:
-        return self.pacer.wait(channel, channel, True)
+        sender = self.senders.get(channel) or Sender(channel, True, False)
+        return self.pacer.wait(sender.user_id, channel, sender.privileged)
 
     async def run(self) -> None:
         while True:
@@ -137,35 +157,37 @@ class ChatSender:
         go, or None when nothing is waiting."""
         soonest: float | None = None
         for channel in list(self.waiting):
+            sender = self.senders[channel] = await self.db.read(sender_of, channel)
             waiting, since = self.waiting[channel], self.queued_at[channel]
             while since and self.pacer.clock() - since[0] > MAX_AGE_SECS:
                 waiting.popleft()
                 since.popleft()
                 self._count("expired")
             while waiting:
-                wait = self._wait_for(channel)  # the broadcaster's own account, in their own channel
+                wait = self._wait_for(channel)
                 if wait > 0:
                     soonest = wait if soonest is None else min(soonest, wait)
                     break
                 message = waiting.popleft()
                 since.popleft()
-                self.pacer.took(channel, channel)
-                await self._post(message)
+                self.pacer.took(sender.user_id, channel)
+                await self._post(message, sender)
             if not waiting:
                 del self.waiting[channel], self.queued_at[channel]
         return soonest
 
-    async def _post(self, message: Say) -> None:
+    async def _post(self, message: Say, sender: Sender) -> None:
         body: dict[str, str] = {
             "broadcaster_id": message.broadcaster_id,
-            "sender_id": message.broadcaster_id,
+            "sender_id": sender.user_id,
             "message": fit(message.text),
         }
         if message.reply_to:
             body["reply_parent_message_id"] = message.reply_to
         where = {"broadcaster_id": message.broadcaster_id}
         try:
-            status, answer = await self.twitch.user_helix(message.broadcaster_id, "POST", "chat/messages", json=body)
+            call = self.twitch.bot_helix if sender.bot else self.twitch.user_helix
+            status, answer = await call(message.broadcaster_id, "POST", "chat/messages", json=body)
         except DatabaseClosed:
             raise
         except (ReconsentNeeded, TwitchError, aiohttp.ClientError, TimeoutError) as exc:

@@ -83,17 +83,19 @@ class Tokens:
     scopes: tuple[str, ...]
 
 
-def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = SCOPES) -> str:
-    """Twitch's consent page; a moderator's sign-in passes no scopes (it only identifies them)."""
-    query = urlencode(
-        {
-            "response_type": "code",
-            "client_id": settings.twitch_client_id,
-            "redirect_uri": settings.oauth_redirect_uri,
-            "scope": " ".join(scopes),
-            "state": state,
-        }
-    )
+def authorize_url(settings: Settings, state: str, scopes: tuple[str, ...] = SCOPES, force_verify: bool = False) -> str:
+    """Twitch's consent page; a moderator's sign-in passes no scopes (it only identifies them), a chat
+    bot's forces the page (so the account can be switched to the bot's)."""
+    params = {
+        "response_type": "code",
+        "client_id": settings.twitch_client_id,
+        "redirect_uri": settings.oauth_redirect_uri,
+        "scope": " ".join(scopes),
+        "state": state,
+    }
+    if force_verify:
+        params["force_verify"] = "true"
+    query = urlencode(params)
     return f"{settings.twitch_auth_base}/authorize?{query}"
 
 
@@ -215,6 +217,43 @@ class Twitch:
                 log.warning("token validation could not run", extra={"broadcaster_id": broadcaster_id})
                 continue
             self.validity[broadcaster_id] = (ok, time.time())
+        for broadcaster_id, access_token in await self.db.read(repo.chat_bots.usable):  # the chat bots' grants
+            try:
+                if await self.validate(access_token) is None:
+                    await self.refresh_bot(broadcaster_id)
+            except ReconsentNeeded:
+                log.warning("a chat bot must sign in again", extra={"broadcaster_id": broadcaster_id})
+            except (TwitchError, aiohttp.ClientError, TimeoutError):
+                log.warning("chat bot token validation could not run", extra={"broadcaster_id": broadcaster_id})
+
+    async def refresh_bot(self, broadcaster_id: str) -> str:
+        """The channel's chat bot's grant, refreshed; a refused refresh flags it (sign the bot in again)."""
+        bot = await self.db.read(repo.chat_bots.get, broadcaster_id)
+        if bot is None or not bot.refresh_token:
+            raise ReconsentNeeded(401, "no chat bot grant")
+        try:
+            tokens = _tokens(
+                await self._token_request({"grant_type": "refresh_token", "refresh_token": bot.refresh_token})
+            )
+        except TwitchError as exc:
+            if exc.status in (400, 401):
+                await self.db.write(repo.chat_bots.mark_needs_reconsent, broadcaster_id)
+                raise ReconsentNeeded(exc.status, exc.message) from None
+            raise
+        await self.db.write(
+            repo.chat_bots.set_tokens, broadcaster_id, tokens.access_token, tokens.refresh_token, tokens.expires_at
+        )
+        return tokens.access_token
+
+    async def bot_helix(self, broadcaster_id: str, method: str, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
+        """A Helix call with the channel's chat bot's user token: one refresh-and-retry on 401."""
+        bot = await self.db.read(repo.chat_bots.get, broadcaster_id)
+        if bot is None or not bot.access_token or bot.needs_reconsent:
+            raise ReconsentNeeded(401, "no usable chat bot grant")
+        status, body = await self.helix(method, path, bot.access_token, **kw)
+        if status == 401:
+            status, body = await self.helix(method, path, await self.refresh_bot(broadcaster_id), **kw)
+        return status, body
 
     # -- Helix --------------------------------------------------------------------------------------
     async def helix(

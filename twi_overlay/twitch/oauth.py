@@ -17,12 +17,14 @@ from aiohttp import web
 
 from twi_overlay import keys, repo
 from twi_overlay.domain import settings
+from twi_overlay.domain.events import admin_event
+from twi_overlay.repo.chat_bots import BOT_SCOPES
 from twi_overlay.store.tx import Tx
 from twi_overlay.twitch import moderators
 from twi_overlay.twitch.catchup import catch_up_until_done
 from twi_overlay.twitch.client import SCOPES, Tokens, Twitch, TwitchError, authorize_url, store_tokens, wanted_scopes
 from twi_overlay.twitch.subscriptions import reconcile
-from twi_overlay.web.auth import admin_principal, moderator_may, new_session, set_session_cookie
+from twi_overlay.web.auth import admin_principal, bot_invite_owner, moderator_may, new_session, set_session_cookie
 from twi_overlay.web.errors import ApiError
 
 log = logging.getLogger(__name__)
@@ -75,13 +77,22 @@ async def login(request: web.Request) -> web.StreamResponse:
     twitch_of(request.app)  # anyone else: the JSON error
     role = request.query.get("as", "broadcaster")
     channel = request.query.get("channel", "")
-    if role not in ("broadcaster", "moderator"):
-        raise ApiError(400, "invalid_request", 'as: "broadcaster" (the default) or "moderator"')
+    if role not in ("broadcaster", "moderator", "bot"):
+        raise ApiError(400, "invalid_request", 'as: "broadcaster" (the default), "moderator" or "bot"')
     if channel and (role != "moderator" or not LOGIN.match(channel)):
         raise ApiError(400, "invalid_request", "channel: a Twitch login (with as=moderator)")
-    state = secrets.token_urlsafe(24) + (f"~moderator~{channel}" if role == "moderator" else "")
-    scopes = () if role == "moderator" else await _scopes_for(request)
-    response = web.HTTPFound(authorize_url(request.app[keys.SETTINGS], state, scopes))
+    state = secrets.token_urlsafe(24)
+    scopes: tuple[str, ...] = ()  # a moderator's: only who they are
+    if role == "moderator":
+        state += f"~moderator~{channel}"
+    elif role == "bot":
+        invite = request.query.get("invite", "")
+        if bot_invite_owner(conf.sse_token_signing_key, invite) is None:
+            raise ApiError(403, "invalid_invite", "this chat bot link is not valid or has expired: make a new one")
+        state, scopes = state + f"~bot~{invite}", BOT_SCOPES
+    else:
+        scopes = await _scopes_for(request)
+    response = web.HTTPFound(authorize_url(conf, state, scopes, force_verify=role == "bot"))
     response.set_cookie(
         STATE_COOKIE,
         state,
@@ -142,6 +153,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         raise ApiError(502, "twitch_error", "Twitch refused the sign-in; try again") from None
     if "~moderator~" in state:  # not a broadcaster: ALLOWED_BROADCASTERS and the scopes are not theirs
         return await _moderator_signed_in(request, twitch, tokens, user, state.split("~moderator~", 1)[1])
+    if "~bot~" in state:
+        return await _bot_signed_in(request, tokens, user, state.split("~bot~", 1)[1])
     config = request.app[keys.SETTINGS]
     if not config.allows(config.allowed_broadcasters, str(user.get("id", "")), str(user.get("login", ""))):
         # Nothing is stored and no session is made: this host is not open to this Twitch account.
@@ -189,7 +202,7 @@ async def _moderator_signed_in(
 ) -> web.StreamResponse:
     """A moderator's callback: their token only said who they are, so it is revoked and nothing of it is
     kept; the session is for the channel they moderate here (asked for, or the only one)."""
-    request.app[keys.TASKS].spawn(_revoke(twitch, tokens.access_token), "revoke-moderator-token")
+    request.app[keys.TASKS].spawn(revoke_quietly(twitch, tokens.access_token), "revoke-moderator-token")
     user_id, name = str(user.get("id", "")), str(user.get("display_name") or user.get("login") or "")
     db = request.app[keys.DB]
     channels = await db.read(_moderated, user_id) if user_id else []
@@ -214,11 +227,62 @@ async def _moderator_signed_in(
     raise response
 
 
-async def _revoke(twitch: Twitch, access_token: str) -> None:
+BOT_PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{title}</title></head>
+<body style="font: 16px system-ui, sans-serif; max-width: 40em; margin: 4em auto">
+<h1>{title}</h1>
+<p>{text}</p>
+</body></html>
+"""
+
+
+def _bot_page(status: int, title: str, text: str) -> web.Response:
+    page = BOT_PAGE.format(title=html.escape(title), text=html.escape(text))
+    return web.Response(status=status, text=page, content_type="text/html")
+
+
+def _store_bot(tx: Tx, broadcaster_id: str, user: tuple[str, str, str], tokens: Tokens) -> None:
+    repo.chat_bots.store(
+        tx, broadcaster_id, user, tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes
+    )
+    tx.emit(admin_event(broadcaster_id, "chat.bot_changed", {"bot": user[1]}))
+
+
+async def _bot_signed_in(request: web.Request, tokens: Tokens, user: dict[str, Any], invite: str) -> web.StreamResponse:
+    """A chat bot's callback: the channel the invite names gets this account as its chat account."""
+    conf = request.app[keys.SETTINGS]
+    broadcaster_id = bot_invite_owner(conf.sse_token_signing_key, invite)
+    if broadcaster_id is None:
+        return _bot_page(403, "This link has expired", "Make a new chat bot link on the admin page and open it again.")
+    user_id, login = str(user.get("id", "")), str(user.get("login", ""))
+    if user_id == broadcaster_id:
+        return _bot_page(
+            400,
+            "That is the channel's own account",
+            "Chat already uses the channel's own account. To use a bot, open the link where Twitch is signed in"
+            " as the bot (a private window, or another browser) and sign in there.",
+        )
+    missing = [s for s in BOT_SCOPES if s not in tokens.scopes]
+    if missing:
+        return _bot_page(403, "Twitch did not grant what a chat bot needs", "Missing: " + ", ".join(missing))
+    name = str(user.get("display_name") or login)
+    await request.app[keys.DB].write(_store_bot, broadcaster_id, (user_id, login, name), tokens)
+    log.info("a chat bot signed in", extra={"broadcaster_id": broadcaster_id})
+    response = _bot_page(
+        200,
+        f"{name} is now the chat account",
+        "It reads and answers the channel's chat from now on. You can close this window.",
+    )
+    response.del_cookie(STATE_COOKIE, path="/oauth/")
+    return response
+
+
+async def revoke_quietly(twitch: Twitch, access_token: str) -> None:
+    """A token we keep nothing of, revoked on Twitch; a failure is logged (it expires on its own)."""
     try:
         await twitch.revoke(access_token)
     except Exception as exc:  # it expires on its own within hours; nothing of it is stored
-        log.warning("revoking a moderator's token failed", extra={"error": type(exc).__name__})
+        log.warning("revoking a token failed", extra={"error": type(exc).__name__})
 
 
 async def _after_sign_in(app: web.Application, twitch: Twitch) -> None:

@@ -52,11 +52,12 @@ def desired(
     on: dict[str, str] | None = None,
     client_id: str = "",
     moderators: list[str] | None = None,
-    chat: list[str] | None = None,
+    chat: dict[str, str] | None = None,
 ) -> list[dict[str, Any]]:
     """Every handled type for each broadcaster, the moderator events for those whose grant has
-    moderation:read (`moderators`), their chat (read as their own account) and bans for those with chat
-    commands on and the scopes for them (`chat`), and with the conduit, conduit.shard.disabled."""
+    moderation:read (`moderators`), their chat and bans for those with chat commands on and the scopes
+    for them (`chat`: broadcaster id -> the account that reads it, their own or their bot), and with the
+    conduit, conduit.shard.disabled."""
     wanted = [
         {"type": t, "version": "1", "condition": {"broadcaster_user_id": b}}
         for b in broadcaster_ids
@@ -67,11 +68,12 @@ def desired(
         for b in moderators or []
         for t in MODERATOR_TYPES
     ]
+    readers = chat or {}
     wanted += [
-        {"type": CHAT_MESSAGE, "version": "1", "condition": {"broadcaster_user_id": b, "user_id": b}}
-        for b in chat or []
+        {"type": CHAT_MESSAGE, "version": "1", "condition": {"broadcaster_user_id": b, "user_id": reader}}
+        for b, reader in readers.items()
     ]
-    wanted += [{"type": BAN, "version": "1", "condition": {"broadcaster_user_id": b}} for b in chat or []]
+    wanted += [{"type": BAN, "version": "1", "condition": {"broadcaster_user_id": b}} for b in readers]
     if on is not None and on["method"] == "conduit":  # how we learn that Twitch gave up on one of our shards
         wanted.append(
             {
@@ -85,8 +87,10 @@ def desired(
 
 def _key(sub: dict[str, Any]) -> tuple[str, str, str]:
     condition = sub.get("condition") or {}
-    subject = condition.get("broadcaster_user_id") or condition.get("conduit_id")
-    return sub["type"], str(sub.get("version", "1")), str(subject)
+    subject = str(condition.get("broadcaster_user_id") or condition.get("conduit_id"))
+    if condition.get("user_id"):  # chat: read as whom (a new bot is a new subscription)
+        subject += "/" + str(condition["user_id"])
+    return sub["type"], str(sub.get("version", "1")), subject
 
 
 async def actual(twitch: Twitch) -> list[dict[str, Any]]:
@@ -113,7 +117,11 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
     with_chat = await db.read(_chat_ready)
     usable_ids = set(usable)
     wanted = desired(
-        usable, on, client_id, [b for b in with_mods if b in usable_ids], [b for b in with_chat if b in usable_ids]
+        usable,
+        on,
+        client_id,
+        [b for b in with_mods if b in usable_ids],
+        {b: reader for b, reader in with_chat.items() if b in usable_ids},
     )
     kept = desired(await db.read(repo.broadcasters.with_any_grant), on, client_id, with_mods, with_chat)
     webhook = {"method": "webhook", "callback": callback_url(twitch)}
@@ -131,12 +139,17 @@ async def diff(db: Database, twitch: Twitch) -> dict[str, Any]:
     return {"missing": missing, "stale": stale, "actual": have, "desired": wanted}
 
 
-def _chat_ready(tx: Tx) -> list[str]:
-    """Channels with chat commands on whose grant has every chat scope (the others wait to re-consent)."""
+def _chat_ready(tx: Tx) -> dict[str, str]:
+    """Channels with chat commands on whose grant has every chat scope (the others wait to re-consent),
+    each with the account that reads its chat: its usable chat bot, else its own."""
     ready = set(repo.settings.chat_enabled(tx))
     for scope in CHAT_SCOPES:
         ready &= set(repo.broadcasters.with_any_grant_and_scope(tx, scope))
-    return sorted(ready)
+    readers = {}
+    for b in sorted(ready):
+        bot = repo.chat_bots.get(tx, b)
+        readers[b] = bot.user_id if bot is not None and bot.usable else b
+    return readers
 
 
 def _record(tx: Tx, sub: dict[str, Any]) -> None:

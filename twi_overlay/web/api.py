@@ -12,6 +12,7 @@ from aiohttp import web
 from twi_overlay import keys, repo
 from twi_overlay.domain import settings
 from twi_overlay.domain.context import Actor
+from twi_overlay.domain.events import admin_event
 from twi_overlay.domain.moderators import moderator_may_run
 from twi_overlay.domain.outcomes import Outcome, Refused
 from twi_overlay.domain.runner import execute
@@ -22,12 +23,13 @@ from twi_overlay.stream.access import moderator_credential
 from twi_overlay.twitch import subscriptions
 from twi_overlay.twitch.catchup import store_helix_reward
 from twi_overlay.twitch.client import MODERATION_READ, ReconsentNeeded, TwitchError, wanted_scopes
-from twi_overlay.twitch.oauth import twitch_of
+from twi_overlay.twitch.oauth import revoke_quietly, twitch_of
 from twi_overlay.web.auth import (
     AUDIENCES,
     SESSION_COOKIE,
     STREAM_SCOPE,
     admin_principal,
+    bot_invite,
     current_overlay_key,
     delete_session,
     is_operator,
@@ -314,6 +316,7 @@ async def get_oauth_status(request: web.Request) -> web.Response:
         # What the enabled features need and the grant lacks (chat turned on after signing in): the
         # admin page offers reconsent_url, which asks for them.
         "missing_scopes": [s for s in wanted_scopes(stored.doc if stored else None) if s not in granted],
+        "chat_bot": await request.app[keys.DB].read(_chat_bot_view, who.broadcaster_id),
         "connected": bool(grant and grant.scopes),
         "valid": None,
         "scopes": list(grant.scopes) if grant else [],
@@ -326,6 +329,40 @@ async def get_oauth_status(request: web.Request) -> web.Response:
         status["valid"], status["validated_at"] = checked
     status["reconsent_url"] = f"{request.app[keys.SETTINGS].base_url}/oauth/login"
     return json_response(status)
+
+
+def _chat_bot_view(tx: Tx, broadcaster_id: str) -> dict[str, Any] | None:
+    bot = repo.chat_bots.get(tx, broadcaster_id)
+    if bot is None:
+        return None
+    return {"user_login": bot.user_login, "user_name": bot.user_name, "usable": bot.usable}
+
+
+async def post_chat_bot_invite(request: web.Request) -> web.Response:
+    """A link for the chat bot to sign in with (15 minutes, from any browser)."""
+    who = await admin_principal(request)
+    conf = request.app[keys.SETTINGS]
+    twitch_of(request.app)
+    invite, expires_at = bot_invite(conf.sse_token_signing_key, who.broadcaster_id)
+    return json_response({"url": f"{conf.base_url}/oauth/login?as=bot&invite={invite}", "expires_at": expires_at})
+
+
+def _remove_bot(tx: Tx, broadcaster_id: str) -> str | None:
+    bot = repo.chat_bots.get(tx, broadcaster_id)
+    if bot is None or not repo.chat_bots.remove(tx, broadcaster_id):
+        return None
+    tx.emit(admin_event(broadcaster_id, "chat.bot_changed", {"bot": None}))
+    return bot.access_token
+
+
+async def delete_chat_bot(request: web.Request) -> web.Response:
+    """The channel's own account reads and answers chat again; the bot's token is revoked on Twitch."""
+    who = await admin_principal(request)
+    token = await request.app[keys.DB].write(_remove_bot, who.broadcaster_id)
+    twitch = request.app.get(keys.TWITCH)
+    if token and twitch is not None:
+        request.app[keys.TASKS].spawn(revoke_quietly(twitch, token), "revoke-chat-bot-token")
+    return json_response({"removed": token is not None})
 
 
 async def get_subscriptions(request: web.Request) -> web.Response:
@@ -403,6 +440,8 @@ def setup_routes(app: web.Application) -> None:
     app.router.add_get("/api/oauth/status", get_oauth_status)
     app.router.add_get("/api/subscriptions", get_subscriptions)
     app.router.add_get("/api/moderators", get_moderators)
+    app.router.add_post("/api/chat-bot/invite", post_chat_bot_invite)
+    app.router.add_delete("/api/chat-bot", delete_chat_bot)
     app.router.add_post("/api/subscriptions/reconcile", post_reconcile)
     app.router.add_get("/api/session", get_session)
     app.router.add_get("/api/state", get_state)

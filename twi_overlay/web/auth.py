@@ -75,6 +75,31 @@ def decode_token(signing_key: str, token: str, aud: str) -> dict[str, Any]:
         raise ApiError(401, "invalid_token", "token is invalid") from None
 
 
+BOT_INVITE_AUDIENCE = "chat-bot"
+BOT_INVITE_TTL = 15 * 60
+
+
+def bot_invite(signing_key: str, broadcaster_id: str, now: float | None = None) -> tuple[str, int]:
+    """A link's proof that the broadcaster asked for a chat bot: whoever opens it within 15 minutes and
+    signs in with Twitch becomes the channel's bot (the link, not a session, carries the channel: the
+    bot signs in from another browser, or a private window, where Twitch knows the bot's account)."""
+    iat = int(now if now is not None else time.time())
+    claims = {"aud": BOT_INVITE_AUDIENCE, "sub": broadcaster_id, "iat": iat, "exp": iat + BOT_INVITE_TTL}
+    return jwt.encode(claims, signing_key, algorithm="HS256"), iat + BOT_INVITE_TTL
+
+
+def bot_invite_owner(signing_key: str, invite: str) -> str | None:
+    """The broadcaster a bot invite is for, or None when it is forged, for another purpose or expired."""
+    try:
+        claims = jwt.decode(
+            invite, signing_key, algorithms=["HS256"], audience=BOT_INVITE_AUDIENCE, leeway=0,
+            options={"require": ["aud", "sub", "exp", "iat"]},
+        )  # fmt: skip
+    except jwt.PyJWTError:
+        return None
+    return str(claims["sub"])
+
+
 def sha256_hex(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 

@@ -42,6 +42,8 @@ GUARDS: dict[str, str] = {
     "GET /api/subscriptions": ADMIN + "; stale ids of other channels only for an operator",
     "POST /api/subscriptions/reconcile": OPERATOR,
     "GET /api/moderators": ADMIN,
+    "POST /api/chat-bot/invite": ADMIN,
+    "DELETE /api/chat-bot": ADMIN,
     "GET /api/session": "anyone (says whether, as whom and in which role the caller is signed in)",
     "GET /api/state": MODERATED,
     "POST /api/commands": MODERATED + "; a moderator runs queue and counter commands and opens or closes the queue",

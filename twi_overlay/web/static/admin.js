@@ -421,6 +421,9 @@
       // Turned on a feature the grant has no scopes for (chat): the same link asks for them.
       $("chat-reconsent").hidden = !(d.connected && d.missing_scopes && d.missing_scopes.length);
       $("chat-reconsent-link").href = d.reconsent_url;
+      var bot = d.chat_bot;
+      $("chat-account").textContent = bot ? bot.user_name + (bot.usable ? " (bot)" : " (bot: must sign in again)") : "the channel's own";
+      $("chat-bot-remove").hidden = !bot;
     } else {
       oauth.textContent = o.status === 404 ? "not available on this server yet" : errorText(o);
     }
@@ -508,6 +511,7 @@
     "subscription.revoked": function () { if (!moderator) loadStatus(); },
     "moderators.changed": function () { if (!moderator) loadModerators(); },
     "chat.switched": function () { if (!moderator) loadStatus(); },
+    "chat.bot_changed": function () { if (!moderator) { $("chat-bot-link-box").hidden = true; loadStatus(); } },
     "helix.result": function () { loadHistory(); if (!moderator) loadFailedUpdates(); },
   };
 
@@ -589,6 +593,19 @@
     $("preview").addEventListener("load", preview);
     window.addEventListener("resize", preview);
     $("create-reward").addEventListener("click", createReward);
+    $("chat-bot-invite").addEventListener("click", async function () {
+      var res = await api("POST", "/api/chat-bot/invite", {});
+      if (!res.ok) { notice(errorText(res), "error"); return; }
+      $("chat-bot-link").value = res.data.url;
+      $("chat-bot-link-box").hidden = false;
+      $("chat-bot-link").select();
+    });
+    $("chat-bot-remove").addEventListener("click", async function () {
+      if (!confirm("Read and answer chat with the channel's own account again?")) return;
+      var res = await api("DELETE", "/api/chat-bot");
+      if (!res.ok) notice(errorText(res), "error");
+      loadStatus();
+    });
     $("rotate-key").addEventListener("click", rotateKey);
     $("copy-url").addEventListener("click", function () {
       var v = $("overlay-url").value;

@@ -83,4 +83,5 @@ var QueueDelta = {
 
 var SSE_EVENT_TYPES = ["state.replace", "queue.enqueued", "queue.picked", "queue.completed", "queue.canceled",
   "queue.moved", "queue.cleared", "counter.updated", "settings.updated", "stream.status", "reward.updated",
-  "command.logged", "subscription.revoked", "helix.result", "moderators.changed", "chat.switched"];
+  "command.logged", "subscription.revoked", "helix.result", "moderators.changed", "chat.switched",
+  "chat.bot_changed"];
