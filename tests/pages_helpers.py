@@ -73,3 +73,30 @@ async def update_settings_over_http(url: str, **sections: Any) -> None:
         body = {"type": "settings.update", "payload": {"version": version, "settings": sections}}
         async with s.post(url + "/api/commands", json=body, headers=headers) as r:
             assert r.status == 200, await r.text()
+
+
+@asynccontextmanager
+async def server_with_fake_twitch(tmp_path: Path, aiohttp_server: Any) -> Any:  # type: ignore[misc]
+    """The real server process on a fresh database, configured for a fake Twitch served in this test's
+    loop: yields (fake, server)."""
+    from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
+    from tests.helpers import ServerProcess, free_port
+    from twi_overlay.store.migrate import migrate
+
+    fake = FakeTwitch()
+    base = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
+    port = free_port()
+    migrate(str(tmp_path / "app.db"))
+    server = ServerProcess(
+        tmp_path / "app.db",
+        port=port,
+        TWITCH_CLIENT_ID=CLIENT_ID,
+        TWITCH_CLIENT_SECRET=CLIENT_SECRET,
+        TWITCH_AUTH_BASE=base + "/oauth2",
+        TWITCH_API_BASE=base + "/helix",
+        OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback",
+    ).start()
+    try:
+        yield fake, server
+    finally:
+        server.stop()

@@ -11,31 +11,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import ServerProcess, chat_body, delivery, free_port
-from tests.pages_helpers import Console, chromium
+from tests.helpers import chat_body, delivery
+from tests.pages_helpers import Console, chromium, server_with_fake_twitch
 
 pytestmark = pytest.mark.slow
 CHANNEL = "5550001"
 
 
 async def test_a_chat_join_shows_on_both_pages_and_is_answered_in_chat(tmp_path: Path, aiohttp_server: Any) -> None:
-    from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
-    from twi_overlay.store.migrate import migrate
-
-    fake = FakeTwitch()
-    base = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
-    port = free_port()
-    migrate(str(tmp_path / "app.db"))
-    server = ServerProcess(
-        tmp_path / "app.db",
-        port=port,
-        TWITCH_CLIENT_ID=CLIENT_ID,
-        TWITCH_CLIENT_SECRET=CLIENT_SECRET,
-        TWITCH_AUTH_BASE=base + "/oauth2",
-        TWITCH_API_BASE=base + "/helix",
-        OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback",
-    ).start()
-    try:
+    async with server_with_fake_twitch(tmp_path, aiohttp_server) as (fake, server):
         async with chromium() as browser:
             admin = await browser.new_page(viewport={"width": 1280, "height": 900})
             console = Console(admin)
@@ -86,5 +70,3 @@ async def test_a_chat_join_shows_on_both_pages_and_is_answered_in_chat(tmp_path:
             await admin.wait_for_selector("#chat-account:has-text('Helper_Bot (bot)')")
             assert not await admin.is_visible("#chat-bot-link-box")
             assert console.unexpected() == [] and overlay_console.unexpected() == []
-    finally:
-        server.stop()

@@ -10,8 +10,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.helpers import ServerProcess, delivery, free_port, rfc3339_nano
-from tests.pages_helpers import Console, chromium
+from tests.helpers import ServerProcess, delivery, rfc3339_nano
+from tests.pages_helpers import Console, chromium, server_with_fake_twitch
 
 pytestmark = pytest.mark.slow
 CHANNEL = "5550001"
@@ -31,24 +31,8 @@ async def moderator_removed(server: ServerProcess, user: dict[str, str]) -> None
 async def test_a_moderator_runs_the_queue_from_their_own_page_until_removed(
     tmp_path: Path, aiohttp_server: Any
 ) -> None:
-    from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
-    from twi_overlay.store.migrate import migrate
-
-    fake = FakeTwitch()
-    fake.add_moderator("Mod_Ann")
-    base = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
-    port = free_port()
-    migrate(str(tmp_path / "app.db"))
-    server = ServerProcess(
-        tmp_path / "app.db",
-        port=port,
-        TWITCH_CLIENT_ID=CLIENT_ID,
-        TWITCH_CLIENT_SECRET=CLIENT_SECRET,
-        TWITCH_AUTH_BASE=base + "/oauth2",
-        TWITCH_API_BASE=base + "/helix",
-        OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback",
-    ).start()
-    try:
+    async with server_with_fake_twitch(tmp_path, aiohttp_server) as (fake, server):
+        fake.add_moderator("Mod_Ann")
         async with chromium() as browser:
             streamer = await browser.new_page(viewport={"width": 1280, "height": 900})  # its own cookies
             streamer_console = Console(streamer)
@@ -98,5 +82,3 @@ async def test_a_moderator_runs_the_queue_from_their_own_page_until_removed(
             assert streamer_console.unexpected() == []
             # What the page saw: the refused change, its stream cut, and the token refused after.
             assert mod_console.unexpected(allow=("403", "401", "ERR_INCOMPLETE_CHUNKED_ENCODING")) == []
-    finally:
-        server.stop()

@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import admin_headers
 from tests.helpers import ROOT, ServerProcess, delivery, free_port, redemption_body, seed_db
-from tests.pages_helpers import BROADCASTER, OVERLAY_KEY, Console, chromium, seed
+from tests.pages_helpers import BROADCASTER, OVERLAY_KEY, Console, chromium, seed, server_with_fake_twitch
 
 pytestmark = pytest.mark.slow
 
@@ -212,23 +212,7 @@ async def test_admin_overlay_key_rotation_and_login_page(server: ServerProcess) 
 
 
 async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_path: Path, aiohttp_server: Any) -> None:
-    from tests.fake_twitch import CLIENT_ID, CLIENT_SECRET, FakeTwitch
-    from twi_overlay.store.migrate import migrate
-
-    fake = FakeTwitch()
-    base = str((await aiohttp_server(fake.app())).make_url("")).rstrip("/")
-    port = free_port()
-    migrate(str(tmp_path / "app.db"))
-    server = ServerProcess(
-        tmp_path / "app.db",
-        port=port,
-        TWITCH_CLIENT_ID=CLIENT_ID,
-        TWITCH_CLIENT_SECRET=CLIENT_SECRET,
-        TWITCH_AUTH_BASE=base + "/oauth2",
-        TWITCH_API_BASE=base + "/helix",
-        OAUTH_REDIRECT_URI=f"http://127.0.0.1:{port}/oauth/callback",
-    ).start()
-    try:
+    async with server_with_fake_twitch(tmp_path, aiohttp_server) as (fake, server):
         async with chromium() as browser:
             page = await browser.new_page(viewport={"width": 1280, "height": 720})
             console = Console(page)
@@ -247,8 +231,6 @@ async def test_sign_in_with_twitch_and_create_a_reward_from_the_admin_page(tmp_p
             assert await row.locator("select").input_value() == "queue"
             assert [r["title"] for r in fake.rewards.values()] == ["Play with me"]
             assert console.unexpected() == []
-    finally:
-        server.stop()
 
 
 async def test_a_thousand_entry_queue_moves_and_clears_on_both_pages(tmp_path: Path) -> None:

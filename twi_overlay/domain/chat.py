@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import time
+from functools import partial
 from typing import Any
 
 from twi_overlay import repo
@@ -115,6 +116,17 @@ def _entries_of(ctx: Ctx, user_id: str) -> list[QueueEntry]:
     return [e for e in repo.queue.active(ctx.tx, ctx.broadcaster_id) if e.user_id == user_id]
 
 
+def _mine(ctx: Ctx, payload: dict[str, Any]) -> tuple[str, list[QueueEntry]]:
+    """The chatter's name and their entries in the queue."""
+    user_id, name, _ = _viewer(payload)
+    return name, _entries_of(ctx, user_id)
+
+
+def _not_in_queue(ctx: Ctx, name: str) -> Result:
+    _reply(ctx, "not_in_queue", user=name)
+    return Result("rejected", "not_in_queue")
+
+
 def _entry_by_login(ctx: Ctx, mention: str) -> QueueEntry | None:
     login = mention.strip().lstrip("@").lower()
     for e in repo.queue.active(ctx.tx, ctx.broadcaster_id):
@@ -167,11 +179,9 @@ def leave(ctx: Ctx, payload: dict[str, Any]) -> Result:
     """The viewer's entries leave the queue (a redemption of ours is refunded: they were not served)."""
     if _cooling_down(ctx, payload):
         return COOLDOWN
-    user_id, name, _ = _viewer(payload)
-    mine = _entries_of(ctx, user_id)
+    name, mine = _mine(ctx, payload)
     if not mine:
-        _reply(ctx, "not_in_queue", user=name)
-        return Result("rejected", "not_in_queue")
+        return _not_in_queue(ctx, name)
     for entry in mine:
         queue.cancel(ctx, {"entry_id": entry.id})
     _reply(ctx, "left", user=name)
@@ -181,11 +191,9 @@ def leave(ctx: Ctx, payload: dict[str, Any]) -> Result:
 def position(ctx: Ctx, payload: dict[str, Any]) -> Result:
     if _cooling_down(ctx, payload):
         return COOLDOWN
-    user_id, name, _ = _viewer(payload)
-    mine = _entries_of(ctx, user_id)
+    name, mine = _mine(ctx, payload)
     if not mine:
-        _reply(ctx, "not_in_queue", user=name)
-        return Result("rejected", "not_in_queue")
+        return _not_in_queue(ctx, name)
     place = mine[0].position or 0
     _reply(ctx, "position", user=name, position=place, ahead=place - 1)
     return Result(data={"position": place})
@@ -205,8 +213,15 @@ def show_queue(ctx: Ctx, payload: dict[str, Any]) -> Result:
 
 
 # -- moderators ----------------------------------------------------------------------------------
-def _moderator(payload: dict[str, Any]) -> bool:
-    return roles.moderates(frozenset(payload.get("roles") or ()))
+def _moderators_only(handler: Handler) -> Handler:
+    """The broadcaster's and moderators' commands: anyone else's is logged as refused, and says nothing."""
+
+    def run(ctx: Ctx, payload: dict[str, Any]) -> Result:
+        if not roles.moderates(frozenset(payload.get("roles") or ())):
+            return MODERATORS_ONLY
+        return handler(ctx, payload)
+
+    return run
 
 
 def _count_arg(payload: dict[str, Any]) -> int:
@@ -217,25 +232,15 @@ def _count_arg(payload: dict[str, Any]) -> int:
 
 
 def _pick(ctx: Ctx, payload: dict[str, Any], rnd: bool) -> Result:
-    if not _moderator(payload):
-        return MODERATORS_ONLY
+    """!next [n] / !random [n]."""
     result = queue.pick(ctx, {"count": _count_arg(payload), "random": rnd})
     if result.result != "ok":
         _reply(ctx, "nobody_waiting", user=payload["user_name"])
     return result  # the picked are told "you're up" by queue.pick
 
 
-def next_(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    return _pick(ctx, payload, False)
-
-
-def random_(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    return _pick(ctx, payload, True)
-
-
 def _open(ctx: Ctx, payload: dict[str, Any], is_open: bool) -> Result:
-    if not _moderator(payload):
-        return MODERATORS_ONLY
+    """!open / !close."""
     stored = settings.current(ctx)
     if stored.doc["queue"]["open"] == is_open:
         return Result("ok", "already open" if is_open else "already closed")
@@ -244,17 +249,8 @@ def _open(ctx: Ctx, payload: dict[str, Any], is_open: bool) -> Result:
     return result
 
 
-def open_(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    return _open(ctx, payload, True)
-
-
-def close(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    return _open(ctx, payload, False)
-
-
 def _finish(ctx: Ctx, payload: dict[str, Any], done: bool) -> Result:
-    if not _moderator(payload):
-        return MODERATORS_ONLY
+    """!done @user / !remove @user."""
     mention = str(payload.get("args") or "").split(" ")[0]
     entry = _entry_by_login(ctx, mention) if mention else None
     if entry is None:
@@ -265,18 +261,8 @@ def _finish(ctx: Ctx, payload: dict[str, Any], done: bool) -> Result:
     return result
 
 
-def remove(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    return _finish(ctx, payload, False)
-
-
-def done(ctx: Ctx, payload: dict[str, Any]) -> Result:
-    return _finish(ctx, payload, True)
-
-
 def count(ctx: Ctx, payload: dict[str, Any]) -> Result:
     """!count <name> [+n|-n|=n]: one up without a change."""
-    if not _moderator(payload):
-        return MODERATORS_ONLY
     words = str(payload.get("args") or "").split()
     if not words or not COUNTER_NAME.match(words[0]) or len(words) > 2:
         return Result("rejected", "bad_arguments")
@@ -308,13 +294,13 @@ COMMANDS: dict[str, Handler] = {
     "chat.leave": leave,
     "chat.position": position,
     "chat.queue": show_queue,
-    "chat.next": next_,
-    "chat.random": random_,
-    "chat.open": open_,
-    "chat.close": close,
-    "chat.remove": remove,
-    "chat.done": done,
-    "chat.count": count,
+    "chat.next": _moderators_only(partial(_pick, rnd=False)),
+    "chat.random": _moderators_only(partial(_pick, rnd=True)),
+    "chat.open": _moderators_only(partial(_open, is_open=True)),
+    "chat.close": _moderators_only(partial(_open, is_open=False)),
+    "chat.remove": _moderators_only(partial(_finish, done=False)),
+    "chat.done": _moderators_only(partial(_finish, done=True)),
+    "chat.count": _moderators_only(count),
     "viewer.banned": banned,
 }
 ADMIN_COMMANDS: frozenset[str] = frozenset()  # from chat and Twitch only

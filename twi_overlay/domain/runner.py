@@ -59,6 +59,10 @@ def execute(
     settings.current(ctx)  # a first command creates the settings row, outside the command's savepoint
     handler = HANDLERS.get(type_) if (source != "admin" or type_ in ADMIN_COMMANDS) else None
     ts = time.time()
+
+    def log(result: str, reason: str | None, response: dict[str, Any]) -> None:
+        _log(tx, broadcaster_id, type_, source, payload, result, reason, idempotency_key, response, ts, actor)
+
     tx.savepoint("command")
     try:
         if handler is None:
@@ -67,19 +71,7 @@ def execute(
     except Refuse as exc:
         tx.rollback_to("command")
         refused = exc.outcome
-        _log(
-            tx,
-            broadcaster_id,
-            type_,
-            source,
-            payload,
-            "error",
-            refused.reason,
-            idempotency_key,
-            refused.stored(),
-            ts,
-            actor,
-        )
+        log("error", refused.reason, refused.stored())
         metrics.POLICY_COMMANDS.labels(type_ if handler else "unknown", "error").inc()
         return refused
     tx.release("command")
@@ -88,19 +80,7 @@ def execute(
         tx.emit(event)
     for message in ctx.said:  # sent to chat once committed; never for a refused or replayed command
         tx.emit(message)
-    _log(
-        tx,
-        broadcaster_id,
-        type_,
-        source,
-        payload,
-        result.result,
-        result.reason,
-        idempotency_key,
-        handled.answer(),
-        ts,
-        actor,
-    )
+    log(result.result, result.reason, handled.answer())
     metrics.POLICY_COMMANDS.labels(type_, result.result).inc()
     return handled
 
