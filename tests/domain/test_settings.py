@@ -74,3 +74,18 @@ async def test_a_document_from_before_a_field_existed_reads_with_its_default(d: 
     assert stored.doc["chat"]["replies"]["joined"] == "in at {position}"
     assert stored.doc["chat"]["replies"]["count"] == settings.CHAT_REPLIES["count"]
     assert stored.doc["queue"]["priority"] == []
+
+
+def test_each_copy_of_the_defaults_is_its_own() -> None:
+    """The defaults are copied two levels deep, not with deepcopy: a change to a copy's nested dict or
+    list must not reach the defaults or another copy."""
+    import copy
+
+    from twi_overlay.domain import settings
+
+    first, second = settings.default_settings(), settings.default_settings()
+    assert first == copy.deepcopy(settings.DEFAULT_SETTINGS)
+    first["chat"]["replies"]["joined"] = "changed"
+    first["queue"]["priority"].append("vips")
+    first["rewards"]["r"] = "queue"
+    assert second == settings.default_settings() == copy.deepcopy(settings.DEFAULT_SETTINGS)
