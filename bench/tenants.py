@@ -1,8 +1,9 @@
 """Many tenants: 5,000 broadcasters with two streams each (10,000 SSE connections), every replay ring
 filled up to the global budget, and 200 deliveries/s spread across them; side by side with the same
-load on one broadcaster with its two streams, in the same run.
+load on one broadcaster with its two streams, alternately for `--rounds` rounds in the same run (the
+figures are the medians: one round's ratio moves with the machine's own noise).
 
-    python bench/tenants.py [--broadcasters 5000] [--rate 200] [--seconds 20]
+    python bench/tenants.py [--broadcasters 5000] [--rate 200] [--seconds 20] [--rounds 3]
 
 Per run it prints the server's RSS (after the streams connected, and its maximum under load), the
 ACK latency of the open loop (client side) and event → client latency: from the frame's `ts` (when
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import random
 import re
@@ -28,7 +30,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, machine, open_loop, pct, rss_bytes  # noqa: E402
+from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, machine, median, open_loop, pct, rss_bytes  # noqa: E402
 
 from tests.helpers import delivery, redemption_body, seed_db  # noqa: E402
 
@@ -77,6 +79,10 @@ async def hold_streams(port: int, broadcasters: list[str]) -> None:
             transports.append(transport)
 
     await asyncio.gather(*(one(bid, aud) for bid in broadcasters for aud in ("admin", "overlay")))
+    # The holder must not be what it measures: a full collection over 10,000 protocols would stall its
+    # reads, and show up as event → client latency of the server.
+    gc.freeze()
+    gc.disable()
     print(f"READY {len(transports)}", flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
@@ -220,13 +226,16 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=200.0)
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--fill", type=int, default=60000, help="deliveries that fill the rings first")
+    ap.add_argument("--rounds", type=int, default=3, help="one broadcaster and many, alternately, this many times")
     args = ap.parse_args()
     print(f"machine: {machine()}")
-    results = []
-    for n, fill in ((1, 1500), (args.broadcasters, args.fill)):
-        folder = Path(tempfile.mkdtemp(prefix=f"bench-tenants-{n}-"))
-        results.append(asyncio.run(run(folder, n, args.rate, args.seconds, fill)))
-    one, many = results
+    rounds = []
+    for _ in range(args.rounds):
+        results = []
+        for n, fill in ((1, 1500), (args.broadcasters, args.fill)):
+            folder = Path(tempfile.mkdtemp(prefix=f"bench-tenants-{n}-"))
+            results.append(asyncio.run(run(folder, n, args.rate, args.seconds, fill)))
+        rounds.append(results)
     print(f"{args.rate:g} deliveries/s for {args.seconds:g} s, two streams (admin + overlay) per broadcaster")
     rows = [
         ("broadcasters", "broadcasters", "{:.0f}"),
@@ -242,11 +251,25 @@ def main() -> None:
         ("event → client p50 / p99 (ms)", ("event_p50_ms", "event_p99_ms"), "{:.2f} / {:.2f}"),
         ("evictions by the global budget", "budget_evictions", "{:.0f}"),
     ]
-    print(f"  {'':34s} {'one broadcaster':>20s} {f'{args.broadcasters} broadcasters':>20s}")
-    for label, key, fmt in rows:
-        cells = [fmt.format(*(r[k] for k in key)) if isinstance(key, tuple) else fmt.format(r[key]) for r in results]
-        print(f"  {label:34s} {cells[0]:>20s} {cells[1]:>20s}")
-    print(f"  event → client p99 ratio: {many['event_p99_ms'] / one['event_p99_ms']:.2f}x (target <= 1.2x)")
+    for i, results in enumerate(rounds, 1):
+        print(f"round {i}: {'':25s} {'one broadcaster':>20s} {f'{args.broadcasters} broadcasters':>20s}")
+        for label, key, fmt in rows:
+            cells = [
+                fmt.format(*(r[k] for k in key)) if isinstance(key, tuple) else fmt.format(r[key]) for r in results
+            ]
+            print(f"  {label:34s} {cells[0]:>20s} {cells[1]:>20s}")
+    # One round's ratio swings from 0.8x to 2x on this VM (the machine's own noise between two runs a
+    # minute apart); the medians over alternating rounds are the figure.
+    ratios = [many["event_p99_ms"] / one["event_p99_ms"] for one, many in rounds]
+    one_p99 = median([one["event_p99_ms"] for one, _ in rounds])
+    many_p99 = median([many["event_p99_ms"] for _, many in rounds])
+    ack = median([many["ack_p99_ms"] for _, many in rounds])
+    print(f"  event → client p99 per round: {', '.join(f'{r:.2f}x' for r in ratios)}")
+    print(
+        f"  median event → client p99: {one_p99:.2f} ms one broadcaster, {many_p99:.2f} ms {args.broadcasters};"
+        f" ratio {many_p99 / one_p99:.2f}x (target <= 1.2x); median of the round ratios {median(ratios):.2f}x"
+    )
+    print(f"  median ACK p99 with {args.broadcasters} broadcasters: {ack:.2f} ms (target <= 5 ms)")
 
 
 if __name__ == "__main__":
