@@ -23,6 +23,7 @@ from tests.helpers import (
 )
 from tests.pages_helpers import BROADCASTER, seed
 from tests.system.helpers import run
+from tests.test_config import GOOD_PROD
 
 pytestmark = pytest.mark.slow
 
@@ -221,8 +222,6 @@ async def test_the_per_client_stream_cap_counts_the_client_nginx_saw(nginx: dict
 
 async def test_metrics_are_refused_to_a_client_that_is_not_local_whatever_it_sends(tmp_path: Path) -> None:
     """Production: /metrics by the client's address, straight or through a trusted proxy."""
-    from tests.test_config import GOOD_PROD
-
     seed(tmp_path / "app.db")
     env = {k: v for k, v in GOOD_PROD.items() if k != "DATABASE_URL"}
     app = ServerProcess(tmp_path / "app.db", **env).start()

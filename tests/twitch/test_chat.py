@@ -10,6 +10,7 @@ from typing import Any
 from tests.conftest import update_settings
 from tests.helpers import ban_body, chat_body, delivery
 from tests.twitch.helpers import CHAT_SCOPES, USER, after_sign_in, sign_in
+from tests.twitch.test_conduit import conduit_app, settled, stored
 from twi_overlay import keys, repo
 from twi_overlay.domain.events import Say
 from twi_overlay.twitch import subscriptions
@@ -181,8 +182,6 @@ async def test_an_answer_waiting_too_long_is_dropped_as_stale() -> None:
 async def test_chat_arrives_over_the_conduit_too_and_twice_acts_once(
     aiohttp_client: Any, settings_env: dict[str, str], twitch: Any
 ) -> None:
-    from tests.twitch.test_conduit import conduit_app, settled, stored
-
     fake, base = twitch
     client = await conduit_app(aiohttp_client, settings_env, base)
     await chat_on(client)
