@@ -101,6 +101,19 @@ async def test_an_expired_or_forged_link_and_the_channels_own_account_are_refuse
     r = await bot_signs_in(app_client, fake, elsewhere, csrf, login="real_streamer")  # signed in as the channel
     assert r.status == 400 and "own account" in await r.text()
     assert await app_client.app[keys.DB].read(repo.chat_bots.get, USER) is None
+    # A link for a channel that is no longer on the server (its row deleted meanwhile): refused, not a 500.
+    r = await app_client.post("/api/chat-bot/invite", headers=csrf)
+    link = (await r.json())["url"]
+    await app_client.app[keys.DB].write(lambda tx: tx.execute("DELETE FROM broadcasters WHERE id = ?", (USER,)))
+    fake.sign_in_as("Helper_Bot")
+    try:
+        r = await elsewhere.get(str(URL(link).relative()), allow_redirects=False)
+        async with elsewhere.session.get(r.headers["Location"], allow_redirects=False) as consent:
+            callback = consent.headers["Location"]
+        r = await elsewhere.session.get(callback, allow_redirects=False)
+    finally:
+        fake.signing_in = None
+    assert r.status == 403 and "expired" in await r.text()
 
 
 async def test_removing_the_bot_hands_chat_back_and_revokes_its_token(

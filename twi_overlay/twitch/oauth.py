@@ -252,7 +252,7 @@ async def _bot_signed_in(request: web.Request, tokens: Tokens, user: dict[str, A
     """A chat bot's callback: the channel the invite names gets this account as its chat account."""
     conf = request.app[keys.SETTINGS]
     broadcaster_id = bot_invite_owner(conf.sse_token_signing_key, invite)
-    if broadcaster_id is None:
+    if broadcaster_id is None or not await request.app[keys.DB].read(repo.broadcasters.exists, broadcaster_id):
         return _bot_page(403, "This link has expired", "Make a new chat bot link on the admin page and open it again.")
     user_id, login = str(user.get("id", "")), str(user.get("login", ""))
     if user_id == broadcaster_id:
