@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from typing import Any
 
 from twi_overlay import repo
@@ -188,7 +189,8 @@ def merge_settings(current: dict[str, Any], patch: Any) -> dict[str, Any]:
             continue
         for name, value in values.items():
             if (section, name) in _NESTED:
-                merged[section][name] = _NESTED[(section, name)](merged[section][name], value)
+                field = f"settings.{section}.{name}"
+                merged[section][name] = _merge_map(field, merged[section][name], value, _NESTED[(section, name)])
                 continue
             _check(section, name, value)
             merged[section][name] = value
@@ -198,18 +200,11 @@ def merge_settings(current: dict[str, Any], patch: Any) -> dict[str, Any]:
     return merged
 
 
-def _merge_commands(current: dict[str, str], patch: Any) -> dict[str, str]:
-    if not isinstance(patch, dict):
-        raise invalid("settings.chat.commands", "must be an object")
-    merged = dict(current)
-    for command, name in patch.items():
-        field = f"settings.chat.commands.{command}"
-        if command not in CHAT_COMMANDS:
-            raise invalid(field, "unknown command")
-        if not isinstance(name, str) or not (name == "" or _COMMAND_NAME.match(name)):
-            raise invalid(field, 'must be 1-25 of a-z, 0-9 and _, or "" to turn it off')
-        merged[command] = name
-    return merged
+def _check_command(field: str, command: str, name: Any) -> None:
+    if command not in CHAT_COMMANDS:
+        raise invalid(field, "unknown command")
+    if not isinstance(name, str) or not (name == "" or _COMMAND_NAME.match(name)):
+        raise invalid(field, 'must be 1-25 of a-z, 0-9 and _, or "" to turn it off')
 
 
 def _check_commands_unique(commands: dict[str, str], changed: list[str]) -> None:
@@ -222,25 +217,31 @@ def _check_commands_unique(commands: dict[str, str], changed: list[str]) -> None
         seen[name] = command
 
 
-def _merge_replies(current: dict[str, str], patch: Any) -> dict[str, str]:
+def _check_reply(field: str, key: str, template: Any) -> None:
+    if key not in CHAT_REPLIES:
+        raise invalid(field, "unknown reply")
+    if not isinstance(template, str) or len(template) > MAX_REPLY:
+        raise invalid(field, f"must be text of at most {MAX_REPLY} characters")
+    unknown = sorted({m for m in _PLACEHOLDER.findall(template)} - REPLY_PLACEHOLDERS)
+    if unknown:
+        known = ", ".join(sorted(REPLY_PLACEHOLDERS))
+        raise invalid(field, f"unknown placeholder {{{unknown[0]}}}; known: {known}")
+
+
+# Fields whose value is itself a map of known keys (chat.commands, chat.replies): a patch merges into it.
+_NESTED = {("chat", "commands"): _check_command, ("chat", "replies"): _check_reply}
+
+
+def _merge_map(
+    field: str, current: dict[str, str], patch: Any, check: Callable[[str, str, Any], None]
+) -> dict[str, str]:
     if not isinstance(patch, dict):
-        raise invalid("settings.chat.replies", "must be an object")
+        raise invalid(field, "must be an object")
     merged = dict(current)
-    for key, template in patch.items():
-        field = f"settings.chat.replies.{key}"
-        if key not in CHAT_REPLIES:
-            raise invalid(field, "unknown reply")
-        if not isinstance(template, str) or len(template) > MAX_REPLY:
-            raise invalid(field, f"must be text of at most {MAX_REPLY} characters")
-        unknown = sorted({m for m in _PLACEHOLDER.findall(template)} - REPLY_PLACEHOLDERS)
-        if unknown:
-            known = ", ".join(sorted(REPLY_PLACEHOLDERS))
-            raise invalid(field, f"unknown placeholder {{{unknown[0]}}}; known: {known}")
-        merged[key] = template
+    for key, value in patch.items():
+        check(f"{field}.{key}", key, value)
+        merged[key] = value
     return merged
-
-
-_NESTED = {("chat", "commands"): _merge_commands, ("chat", "replies"): _merge_replies}
 
 
 def render(template: str, **values: Any) -> str:

@@ -14,6 +14,7 @@ import jwt
 from aiohttp import web
 
 from twi_overlay import keys, repo
+from twi_overlay.domain import settings
 from twi_overlay.domain.context import Actor
 from twi_overlay.store.tx import Tx
 from twi_overlay.web.errors import ApiError
@@ -143,7 +144,15 @@ def moderator_may(tx: Tx, broadcaster_id: str, user_id: str) -> bool:
     if not repo.moderators.is_moderator(tx, broadcaster_id, user_id):
         return False
     stored = repo.settings.get(tx, broadcaster_id)
-    return stored is None or (stored.doc.get("moderators") or {}).get("enabled", True) is not False
+    return stored is None or bool(settings.with_defaults(stored.doc)["moderators"]["enabled"])
+
+
+def _session(tx: Tx, session_hash: str) -> tuple[repo.auth.Session | None, bool]:
+    """The live session, and for a moderator's whether they still may (one read for both)."""
+    session = repo.auth.get_session(tx, session_hash)
+    if session is None or session.role != MODERATOR:
+        return session, True
+    return session, session.user_id is not None and moderator_may(tx, session.broadcaster_id, session.user_id)
 
 
 async def admin_principal(request: web.Request, *, csrf: bool = True, moderators: bool = False) -> Principal:
@@ -151,10 +160,10 @@ async def admin_principal(request: web.Request, *, csrf: bool = True, moderators
 
     A moderator's session is refused (403 `broadcaster_only`) unless the route lets `moderators` in;
     it is checked against the moderator list and the channel's switch on every request."""
-    settings = request.app[keys.SETTINGS]
+    conf = request.app[keys.SETTINGS]
     token = bearer(request)
     if token is not None:
-        claims = decode_token(settings.sse_token_signing_key, token, "admin")
+        claims = decode_token(conf.sse_token_signing_key, token, "admin")
         if claims.get("scope") == STREAM_SCOPE:
             raise ApiError(401, "stream_token", "a stream token opens /admin/sse only; the API needs an admin token")
         sub = str(claims["sub"])
@@ -164,7 +173,7 @@ async def admin_principal(request: web.Request, *, csrf: bool = True, moderators
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie:
         session_hash = sha256_hex(cookie)
-        session = await request.app[keys.DB].read(repo.auth.get_session, session_hash)
+        session, may = await request.app[keys.DB].read(_session, session_hash)
         if session is not None:
             if csrf and request.method not in SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
@@ -180,8 +189,7 @@ async def admin_principal(request: web.Request, *, csrf: bool = True, moderators
                 session.user_name,
             )
             if who.moderator:
-                db = request.app[keys.DB]
-                if session.user_id is None or not await db.read(moderator_may, who.broadcaster_id, session.user_id):
+                if not may:
                     raise ApiError(401, "unauthorized", "you are no longer a moderator here; sign in again")
                 if not moderators:
                     raise ApiError(403, "broadcaster_only", "moderators run the queue and counters only")
@@ -194,13 +202,13 @@ async def is_operator(request: web.Request, who: Principal, login: str | None = 
     Never a moderator: their session names the channel they moderate, not themselves."""
     if who.moderator:
         return False
-    settings = request.app[keys.SETTINGS]
-    if "*" in settings.operators or who.broadcaster_id in settings.operators:
+    conf = request.app[keys.SETTINGS]
+    if "*" in conf.operators or who.broadcaster_id in conf.operators:
         return True
     if login is None:
         broadcaster = await request.app[keys.DB].read(repo.broadcasters.get, who.broadcaster_id)
         login = broadcaster.login if broadcaster is not None else None
-    return login is not None and settings.allows(settings.operators, who.broadcaster_id, login)
+    return login is not None and conf.allows(conf.operators, who.broadcaster_id, login)
 
 
 async def operator_principal(request: web.Request) -> Principal:
