@@ -3,13 +3,18 @@ filled up to the global budget, and 200 deliveries/s spread across them; side by
 load on one broadcaster with its two streams, alternately for `--rounds` rounds in the same run (the
 figures are the medians: one round's ratio moves with the machine's own noise).
 
-    python bench/tenants.py [--broadcasters 5000] [--rate 200] [--seconds 20] [--rounds 3]
+    python bench/tenants.py [--broadcasters 5000] [--rate 200] [--seconds 20] [--rounds 3] [--max-steal 2]
 
 Per run it prints the server's RSS (after the streams connected, and its maximum under load), the
 ACK latency of the open loop (client side) and event → client latency: from the frame's `ts` (when
 the hub published it) to the moment a client read it, over every frame of every stream. The streams
 are held by a separate process (`tenants.py clients`) with raw asyncio connections, so reading
-10,000 streams does not share a CPU-bound loop with the deliveries.
+10,000 streams does not share a CPU-bound loop with the deliveries; a stream counts as connected once
+its snapshot arrived. Beside those: the CPU each process used under load, how many ACKs the server's
+own histogram put over 5 ms (what the client's figure owes to the server), and the share of CPU time
+the hypervisor stole. On a shared VM that share reaches 10-30 % for a minute at a time, and every
+latency of that run with it (the one-broadcaster side as much as the other); a side whose load saw
+more than `--max-steal` % is run again, up to `--retries` times, and the discarded runs are listed.
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, machine, median, open_loop, pct, rss_bytes  # noqa: E402
+from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, cpu_seconds, machine, median, open_loop, pct, rss_bytes  # noqa: E402
 
 from tests.helpers import delivery, redemption_body, seed_db  # noqa: E402
 
@@ -47,9 +52,11 @@ class Stream(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         now = time.time()
-        if not self.opened.done() and b"200 OK" in data[:64]:
-            self.opened.set_result(None)
         self.buf += data
+        # Connected once its snapshot arrived, not at the headers: the server reads each new stream's
+        # snapshot after answering 200, and 10,000 of those still queued would share the measurement.
+        if not self.opened.done() and b"state.replace" in self.buf:
+            self.opened.set_result(None)
         if b"\n\n" not in self.buf:
             return
         frames, _, self.buf = self.buf.rpartition(b"\n\n")
@@ -144,6 +151,35 @@ async def metric(url: str, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
+def stolen() -> tuple[int, int]:
+    """(steal ticks, all ticks) of the whole machine from /proc/stat: the time the hypervisor ran
+    someone else while our CPUs had work, which no code here can win back."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    return fields[7], sum(fields[:8])
+
+
+def stolen_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total * 100 if total else 0.0
+
+
+async def ack_over(url: str) -> tuple[float, float, float]:
+    """The server's own count of webhook answers over 5 ms, and of all of them (its histogram); and
+    how long that scrape of /metrics took."""
+    async with aiohttp.ClientSession() as s:
+        started = time.perf_counter()
+        async with s.get(url + "/metrics") as r:
+            text = await r.text()
+        took = time.perf_counter() - started
+    within = total = 0.0
+    for line in text.splitlines():
+        if line.startswith('webhook_ack_latency_seconds_bucket{le="0.005"}'):
+            within = float(line.split()[-1])
+        elif line.startswith("webhook_ack_latency_seconds_count"):
+            total = float(line.split()[-1])
+    return total - within, total, took
+
+
 async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> dict[str, float]:
     db_path = folder / "app.db"
     ids = seed_many(db_path, n)
@@ -160,6 +196,13 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
                 redemption_body(broadcaster_id=ids[i % n], reward_id="reward-queue", user_id=f"f{i}", user_input=note)
             )
             for i in range(fill)
+        ]
+        # And one redemption of the load's reward per broadcaster, as in channels that have been live a
+        # while: otherwise most of the measured load would be each broadcaster's first, which creates
+        # its reward and counter rows, work the one-broadcaster side does once.
+        bodies += [
+            delivery(redemption_body(broadcaster_id=bid, reward_id="reward-hit", user_id=f"w{i}"))
+            for i, bid in enumerate(ids)
         ]
         started = time.monotonic()
         await send_all(server.url, bodies)
@@ -198,7 +241,20 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
                 await asyncio.sleep(0.5)
 
         sampler = asyncio.ensure_future(sample())
+        over_before = await ack_over(server.url)
+        cpu_before = (cpu_seconds(server.proc.pid), cpu_seconds(holder.pid), time.process_time())
+        steal_before = stolen()
         acks = await open_loop(server.url, load, rate)
+        out["steal_pct"] = stolen_pct(steal_before, stolen())
+        cpu_after = (cpu_seconds(server.proc.pid), cpu_seconds(holder.pid), time.process_time())
+        over_after = await ack_over(server.url)
+        load_s = len(load) / rate
+        out["cpu_server"], out["cpu_holder"], out["cpu_driver"] = (
+            (after - before) / load_s * 100 for before, after in zip(cpu_before, cpu_after, strict=True)
+        )
+        out["server_ack_over_5ms"] = over_after[0] - over_before[0]
+        out["server_acks"] = over_after[1] - over_before[1]
+        out["scrape_ms"] = max(over_before[2], over_after[2]) * 1000
         await asyncio.to_thread(wait_processed, db_path)
         await asyncio.sleep(1.0)  # the last frames on their way to the holder
         sampling = False
@@ -227,14 +283,28 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=20.0)
     ap.add_argument("--fill", type=int, default=60000, help="deliveries that fill the rings first")
     ap.add_argument("--rounds", type=int, default=3, help="one broadcaster and many, alternately, this many times")
+    ap.add_argument(
+        "--max-steal",
+        type=float,
+        default=2.0,
+        help="run a side again when the hypervisor stole more than this %% of the CPU time during its load",
+    )
+    ap.add_argument("--retries", type=int, default=3, help="at most this many runs again per side")
     args = ap.parse_args()
     print(f"machine: {machine()}")
     rounds = []
+    discarded: list[float] = []
     for _ in range(args.rounds):
         results = []
         for n, fill in ((1, 1500), (args.broadcasters, args.fill)):
-            folder = Path(tempfile.mkdtemp(prefix=f"bench-tenants-{n}-"))
-            results.append(asyncio.run(run(folder, n, args.rate, args.seconds, fill)))
+            for attempt in range(args.retries + 1):
+                folder = Path(tempfile.mkdtemp(prefix=f"bench-tenants-{n}-"))
+                result = asyncio.run(run(folder, n, args.rate, args.seconds, fill))
+                if result["steal_pct"] <= args.max_steal or attempt == args.retries:
+                    break
+                # A neighbour on the host had our CPUs: that run measured the host, not this code.
+                discarded.append(result["steal_pct"])
+            results.append(result)
         rounds.append(results)
     print(f"{args.rate:g} deliveries/s for {args.seconds:g} s, two streams (admin + overlay) per broadcaster")
     rows = [
@@ -247,6 +317,10 @@ def main() -> None:
         ("RSS streams connected (MB)", "rss_connected_mb", "{:.0f}"),
         ("RSS max under load (MB)", "rss_max_mb", "{:.0f}"),
         ("ACK p50 / p99 (ms)", ("ack_p50_ms", "ack_p99_ms"), "{:.2f} / {:.2f}"),
+        ("CPU % of a core: server/streams/load", ("cpu_server", "cpu_holder", "cpu_driver"), "{:.0f}/{:.0f}/{:.0f}"),
+        ("CPU time stolen by the hypervisor (%)", "steal_pct", "{:.1f}"),
+        ("ACKs the server timed over 5 ms", ("server_ack_over_5ms", "server_acks"), "{:.0f} of {:.0f}"),
+        ("GET /metrics, the slower of two (ms)", "scrape_ms", "{:.1f}"),
         ("frames read", "frames", "{:.0f}"),
         ("event → client p50 / p99 (ms)", ("event_p50_ms", "event_p99_ms"), "{:.2f} / {:.2f}"),
         ("evictions by the global budget", "budget_evictions", "{:.0f}"),
@@ -269,7 +343,17 @@ def main() -> None:
         f"  median event → client p99: {one_p99:.2f} ms one broadcaster, {many_p99:.2f} ms {args.broadcasters};"
         f" ratio {many_p99 / one_p99:.2f}x (target <= 1.2x); median of the round ratios {median(ratios):.2f}x"
     )
-    print(f"  median ACK p99 with {args.broadcasters} broadcasters: {ack:.2f} ms (target <= 5 ms)")
+    ack_one = median([one["ack_p99_ms"] for one, _ in rounds])
+    steal = ", ".join(f"{one['steal_pct']:.1f} / {many['steal_pct']:.1f}" for one, many in rounds)
+    if discarded:
+        print(
+            f"  run again for hypervisor steal over {args.max_steal:g} %: {len(discarded)} side(s), stolen"
+            f" {', '.join(f'{x:.1f}' for x in discarded)} %"
+        )
+    print(
+        f"  median ACK p99: {ack_one:.2f} ms one broadcaster, {ack:.2f} ms {args.broadcasters} (target <= 5 ms);"
+        f" hypervisor steal per round (one / many): {steal} %"
+    )
 
 
 if __name__ == "__main__":
