@@ -329,14 +329,16 @@ def main() -> None:
             server[f"twi-overlay, {args.backlog} backlog, run {len(unders)}"] = seen
         # The same open loop against the bare handler while that much CPU is busy elsewhere: on two
         # cores the client waits for a CPU too, and this is the baseline for the backlog runs.
-        hogs = cpu_load(median(extra_cores))
-        try:
-            time.sleep(0.5)
-            loaded = asyncio.run(open_loop(bare.url, args.rate, 10))
-        finally:
-            for hog in hogs:
-                hog.kill()
-                hog.wait()
+        loaded: list[float] = []
+        if extra_cores:
+            hogs = cpu_load(median(extra_cores))
+            try:
+                time.sleep(0.5)
+                loaded = asyncio.run(open_loop(bare.url, args.rate, 10))
+            finally:
+                for hog in hogs:
+                    hog.kill()
+                    hog.wait()
     finally:
         ours.stop()
         bare.stop()
@@ -345,7 +347,8 @@ def main() -> None:
     print(f"ACK latency, open loop {args.rate:g} req/s for 10 s (ms, measured by the client):")
     rows = [("bare 204 handler", lat["bare"]), ("twi-overlay", lat["ours"])]
     rows += [(f"twi-overlay, {args.backlog} backlog, run {i + 1}", u) for i, (u, _) in enumerate(unders)]
-    rows += [(f"bare, {median(extra_cores):.2f} cores busy beside it", loaded)]
+    if loaded:
+        rows += [(f"bare, {median(extra_cores):.2f} cores busy beside it", loaded)]
     for name, values in rows:
         print(
             f"  {name:38s} p50 {pct(values, 50) * 1000:6.2f}  p99 {pct(values, 99) * 1000:6.2f}  "
