@@ -55,6 +55,8 @@ class FakeTwitch:
     refresh: dict[str, Token] = field(default_factory=dict)
     rewards: dict[str, dict[str, Any]] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # While set and not yet released, refresh-token requests wait here (after being counted in `calls`).
+    refresh_gate: asyncio.Event | None = None
     redemptions: dict[str, dict[str, Any]] = field(default_factory=dict)
     # Forced answers to the next PATCH redemptions, in order: (status, headers) with Twitch's error body,
     # or (status, headers, raw body) for an answer that is not Twitch's JSON (a proxy's error page).
@@ -227,6 +229,8 @@ class FakeTwitch:
             self.access[access] = Token("", CLIENT_ID, [])
             return web.json_response({"access_token": access, "expires_in": 5000000, "token_type": "bearer"})
         if form.get("grant_type") == "refresh_token":
+            if self.refresh_gate is not None:
+                await self.refresh_gate.wait()
             old = self.refresh.pop(str(form.get("refresh_token")), None)
             if old is None:
                 return web.json_response({"status": 400, "message": "Invalid refresh token"}, status=400)

@@ -5,6 +5,7 @@ commands; removing it hands chat back to the channel's own account."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -12,7 +13,7 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.helpers import chat_body
+from tests.helpers import chat_body, until
 from tests.twitch.helpers import USER, Browser, deliver_moderator_event
 from tests.twitch.test_chat import chat_on, post, settle
 from tests.web.helpers import error
@@ -138,3 +139,25 @@ async def test_removing_the_bot_hands_chat_back_and_revokes_its_token(
     await subscriptions.reconcile(app_client.app[keys.DB], app_client.app[keys.TWITCH])
     chat_subs = [s for s in fake.subscriptions.values() if s["type"] == "channel.chat.message"]
     assert [s["condition"]["user_id"] for s in chat_subs] == [USER]
+
+
+async def test_a_bots_token_is_refreshed_once_for_callers_at_the_same_time(
+    app_client: Any, twitch: Any, elsewhere: Browser
+) -> None:
+    """The sender and the hourly validation meet the bot's expired token together: one refresh, the
+    bot's grant stays usable."""
+    fake, _ = twitch
+    csrf = await chat_on(app_client)
+    assert (await bot_signs_in(app_client, fake, elsewhere, csrf)).status == 200
+    tw = app_client.app[keys.TWITCH]
+    fake.expire_access_tokens()
+    fake.refresh_gate = asyncio.Event()
+    first = asyncio.ensure_future(tw.refresh_bot(USER))
+    second = asyncio.ensure_future(tw.refresh_bot(USER))
+    await until(lambda: ("token", "refresh_token") in fake.calls)
+    fake.refresh_gate.set()
+    tokens = await asyncio.gather(first, second)
+    assert tokens[0] == tokens[1] and fake.access[tokens[0]].valid
+    assert fake.calls.count(("token", "refresh_token")) == 1
+    status = await (await app_client.get("/api/oauth/status")).json()
+    assert status["chat_bot"]["usable"] is True

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
@@ -113,6 +114,26 @@ def store_tokens(tx: Tx, broadcaster_id: str, tokens: Tokens) -> None:
     repo.tokens.store(tx, broadcaster_id, tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes)
 
 
+def refused_refresh(tx: Tx, broadcaster_id: str, refresh_token: str) -> str | None:
+    """Twitch refused `refresh_token`. If it is still the stored one, flag needs_reconsent and return
+    None; if a sign-in or another refresh stored a newer grant meanwhile, return that grant's access
+    token instead (the refusal was about a token nobody uses any more)."""
+    grant = repo.tokens.get(tx, broadcaster_id)
+    if grant is None or grant.refresh_token == refresh_token or not grant.access_token:
+        repo.broadcasters.set_needs_reconsent(tx, broadcaster_id, True)
+        return None
+    return grant.access_token
+
+
+def refused_bot_refresh(tx: Tx, broadcaster_id: str, refresh_token: str) -> str | None:
+    """The same for a chat bot's grant: flag it, unless the bot signed in again meanwhile."""
+    bot = repo.chat_bots.get(tx, broadcaster_id)
+    if bot is None or bot.refresh_token == refresh_token or not bot.access_token:
+        repo.chat_bots.mark_needs_reconsent(tx, broadcaster_id)
+        return None
+    return bot.access_token
+
+
 class Twitch:
     def __init__(self, settings: Settings, db: Database):
         self.settings = settings
@@ -123,6 +144,9 @@ class Twitch:
         self.conduit_id: str | None = None  # EVENTSUB_TRANSPORT=conduit: ours, once found or created
         self.conduit_lock = asyncio.Lock()
         self.reconcile_soon = asyncio.Event()  # set when subscriptions must be made again (a new conduit)
+        # One refresh at a time per grant: Twitch may rotate the refresh token, so a second refresh
+        # sent with the same one would be refused and flag a healthy grant for re-consent.
+        self._refreshing: dict[tuple[str, str], asyncio.Future[str]] = {}
 
     async def close(self) -> None:
         await self.session.close()
@@ -160,7 +184,27 @@ class Twitch:
             if r.status != 200:
                 raise TwitchError(r.status, "revoke failed")
 
+    def _once(self, key: tuple[str, str], make: Callable[[], Awaitable[str]]) -> Awaitable[str]:
+        """Join the refresh of this grant already under way, or start it. The refresh runs to its end
+        even when every caller is cancelled, so its rotated token is always stored."""
+        running = self._refreshing.get(key)
+        if running is None:
+            running = self._refreshing[key] = asyncio.ensure_future(make())
+
+            def done(task: asyncio.Future[str]) -> None:
+                self._refreshing.pop(key, None)
+                if not task.cancelled():
+                    task.exception()  # retrieved: a refusal nobody waited for is not "never retrieved"
+
+            running.add_done_callback(done)
+        return asyncio.shield(running)
+
     async def refresh(self, broadcaster_id: str) -> str:
+        """A fresh user access token for the broadcaster (one refresh at a time); a refused refresh
+        flags needs_reconsent and raises ReconsentNeeded."""
+        return await self._once(("broadcaster", broadcaster_id), lambda: self._refresh(broadcaster_id))
+
+    async def _refresh(self, broadcaster_id: str) -> str:
         grant = await self.db.read(repo.tokens.get, broadcaster_id)
         if grant is None or not grant.refresh_token:
             await self.db.write(repo.broadcasters.set_needs_reconsent, broadcaster_id, True)
@@ -171,7 +215,9 @@ class Twitch:
             )
         except TwitchError as exc:
             if exc.status in (400, 401):
-                await self.db.write(repo.broadcasters.set_needs_reconsent, broadcaster_id, True)
+                newer = await self.db.write(refused_refresh, broadcaster_id, grant.refresh_token)
+                if newer is not None:
+                    return newer
                 raise ReconsentNeeded(exc.status, exc.message) from None
             raise
         await self.db.write(store_tokens, broadcaster_id, tokens)  # the rotated refresh token is kept
@@ -228,6 +274,9 @@ class Twitch:
 
     async def refresh_bot(self, broadcaster_id: str) -> str:
         """The channel's chat bot's grant, refreshed; a refused refresh flags it (sign the bot in again)."""
+        return await self._once(("bot", broadcaster_id), lambda: self._refresh_bot(broadcaster_id))
+
+    async def _refresh_bot(self, broadcaster_id: str) -> str:
         bot = await self.db.read(repo.chat_bots.get, broadcaster_id)
         if bot is None or not bot.refresh_token:
             raise ReconsentNeeded(401, "no chat bot grant")
@@ -237,7 +286,9 @@ class Twitch:
             )
         except TwitchError as exc:
             if exc.status in (400, 401):
-                await self.db.write(repo.chat_bots.mark_needs_reconsent, broadcaster_id)
+                newer = await self.db.write(refused_bot_refresh, broadcaster_id, bot.refresh_token)
+                if newer is not None:
+                    return newer
                 raise ReconsentNeeded(exc.status, exc.message) from None
             raise
         await self.db.write(
