@@ -275,6 +275,7 @@ async def test_a_reward_deleted_on_twitch_is_marked_removed(app_client: Any, twi
     fake, _ = twitch
     h, reward = await app_owned_queue_reward(app_client)
     [rid] = await redeem(app_client, fake, reward)
+    fake.reward_patch_script = []
     del fake.rewards[reward]
     await _finish_all(app_client, h)
     await app_client.app[keys.HELIX].drain()
@@ -292,6 +293,7 @@ async def test_pause_sync_backs_off_and_a_deleted_reward_stops_it(app_client: An
     from twi_overlay.twitch.helix_worker import Backoff
 
     h, reward = await app_owned_queue_reward(app_client)
+    await app_client.app[keys.TASKS].join()  # the sign-in's reward sync, which would store what it finds
     worker = app_client.app[keys.HELIX]
     worker.backoff = Backoff(60.0, 300.0)  # the test app's 10 ms first delay could pass between two passes
     fake.reward_patch_script = [503, 503, 503]
@@ -301,7 +303,8 @@ async def test_pause_sync_backs_off_and_a_deleted_reward_stops_it(app_client: An
     pauses = [c for c in fake.calls if c[0] == "update_reward"]
     assert len(pauses) == 1  # a failure waits out its backoff instead of re-sending every pass
     worker._pause_failures.clear()  # the backoff has passed
-    fake.reward_patch_script = [404]
+    fake.reward_patch_script = []
+    del fake.rewards[reward]  # deleted on Twitch: the next update answers 404
     await worker.run_once()
     await worker.run_once()
     assert len([c for c in fake.calls if c[0] == "update_reward"]) == 2  # removed: never sent again
