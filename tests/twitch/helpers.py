@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,7 +12,7 @@ from yarl import URL
 
 from tests.conftest import update_settings
 from tests.fake_twitch import CLIENT_ID
-from tests.helpers import delivery, redemption_body, rfc3339_nano
+from tests.helpers import delivery, redemption_body, rfc3339_nano, until
 from twi_overlay import keys
 
 SCOPES = "channel:read:redemptions channel:manage:redemptions moderation:read"
@@ -34,6 +36,17 @@ async def sign_in(client: Any, scopes: str = SCOPES) -> dict[str, Any]:
 
 
 USER = "5550001"
+
+
+async def held_refreshes(fake: Any, refresh: Callable[[], Awaitable[str]], n: int) -> list[asyncio.Future[str]]:
+    """Expire every access token and start `n` calls of `refresh` while the fake holds refresh
+    requests (`fake.refresh_gate`); returns once the first request reached the fake. Set the gate to
+    let them answer."""
+    fake.expire_access_tokens()
+    fake.refresh_gate = asyncio.Event()
+    calls = [asyncio.ensure_future(refresh()) for _ in range(n)]
+    await until(lambda: ("token", "refresh_token") in fake.calls)
+    return calls
 
 
 async def deliver_moderator_event(client: Any, sub_type: str, user: dict[str, str]) -> None:

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from yarl import URL
 
-from tests.helpers import chat_body, until
-from tests.twitch.helpers import USER, Browser, deliver_moderator_event
+from tests.helpers import chat_body
+from tests.twitch.helpers import USER, Browser, deliver_moderator_event, held_refreshes
 from tests.twitch.test_chat import chat_on, post, settle
 from tests.web.helpers import error
 from twi_overlay import keys, repo
@@ -150,13 +150,9 @@ async def test_a_bots_token_is_refreshed_once_for_callers_at_the_same_time(
     csrf = await chat_on(app_client)
     assert (await bot_signs_in(app_client, fake, elsewhere, csrf)).status == 200
     tw = app_client.app[keys.TWITCH]
-    fake.expire_access_tokens()
-    fake.refresh_gate = asyncio.Event()
-    first = asyncio.ensure_future(tw.refresh_bot(USER))
-    second = asyncio.ensure_future(tw.refresh_bot(USER))
-    await until(lambda: ("token", "refresh_token") in fake.calls)
+    calls = await held_refreshes(fake, lambda: tw.refresh_bot(USER), 2)
     fake.refresh_gate.set()
-    tokens = await asyncio.gather(first, second)
+    tokens = await asyncio.gather(*calls)
     assert tokens[0] == tokens[1] and fake.access[tokens[0]].valid
     assert fake.calls.count(("token", "refresh_token")) == 1
     status = await (await app_client.get("/api/oauth/status")).json()

@@ -7,8 +7,7 @@ import asyncio
 from typing import Any
 
 from tests.fake_twitch import FakeTwitch
-from tests.helpers import until
-from tests.twitch.helpers import USER, sign_in
+from tests.twitch.helpers import USER, held_refreshes, sign_in
 from twi_overlay import keys
 
 
@@ -37,13 +36,9 @@ async def test_concurrent_refreshes_share_one_request(app_client: Any, twitch: t
     fake, _ = twitch
     await sign_in(app_client)
     tw = app_client.app[keys.TWITCH]
-    fake.expire_access_tokens()
-    fake.refresh_gate = asyncio.Event()
-    first = asyncio.ensure_future(tw.refresh(USER))
-    second = asyncio.ensure_future(tw.refresh(USER))
-    await until(lambda: ("token", "refresh_token") in fake.calls)
+    calls = await held_refreshes(fake, lambda: tw.refresh(USER), 2)
     fake.refresh_gate.set()
-    tokens = await asyncio.gather(first, second)
+    tokens = await asyncio.gather(*calls)
     assert tokens[0] == tokens[1] and tokens[0] in fake.access
     assert fake.calls.count(("token", "refresh_token")) == 1
     status = await (await app_client.get("/api/oauth/status")).json()
@@ -58,10 +53,7 @@ async def test_a_refusal_of_a_replaced_grant_does_not_flag_the_new_one(
     fake, _ = twitch
     await sign_in(app_client)
     tw = app_client.app[keys.TWITCH]
-    fake.expire_access_tokens()
-    fake.refresh_gate = asyncio.Event()
-    refreshing = asyncio.ensure_future(tw.refresh(USER))
-    await until(lambda: ("token", "refresh_token") in fake.calls)
+    [refreshing] = await held_refreshes(fake, lambda: tw.refresh(USER), 1)
     old_refresh = set(fake.refresh)
     await sign_in(app_client)  # a new grant is stored meanwhile
     for token in old_refresh:  # and Twitch no longer takes the old refresh token
