@@ -145,9 +145,16 @@ def wait_processed(db_path: Path) -> None:
         conn.close()
 
 
-async def metric(url: str, name: str) -> float:
-    async with aiohttp.ClientSession() as s, s.get(url + "/metrics") as r:
-        text = await r.text()
+async def scrape(url: str) -> tuple[str, float]:
+    """The server's /metrics text, and how long the scrape took."""
+    async with aiohttp.ClientSession() as s:
+        started = time.perf_counter()
+        async with s.get(url + "/metrics") as r:
+            text = await r.text()
+        return text, time.perf_counter() - started
+
+
+def metric(text: str, name: str) -> float:
     return sum(float(line.split()[-1]) for line in text.splitlines() if line.startswith(name))
 
 
@@ -166,17 +173,9 @@ def stolen_pct(before: tuple[int, int], after: tuple[int, int]) -> float:
 async def ack_over(url: str) -> tuple[float, float, float]:
     """The server's own count of webhook answers over 5 ms, and of all of them (its histogram); and
     how long that scrape of /metrics took."""
-    async with aiohttp.ClientSession() as s:
-        started = time.perf_counter()
-        async with s.get(url + "/metrics") as r:
-            text = await r.text()
-        took = time.perf_counter() - started
-    within = total = 0.0
-    for line in text.splitlines():
-        if line.startswith('webhook_ack_latency_seconds_bucket{le="0.005"}'):
-            within = float(line.split()[-1])
-        elif line.startswith("webhook_ack_latency_seconds_count"):
-            total = float(line.split()[-1])
+    text, took = await scrape(url)
+    within = metric(text, 'webhook_ack_latency_seconds_bucket{le="0.005"}')
+    total = metric(text, "webhook_ack_latency_seconds_count")
     return total - within, total, took
 
 
@@ -208,7 +207,7 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
         await send_all(server.url, bodies)
         await asyncio.to_thread(wait_processed, db_path)
         out["fill_s"] = time.monotonic() - started
-        out["ring_mb"] = await metric(server.url, "sse_ring_bytes") / 2**20
+        out["ring_mb"] = metric((await scrape(server.url))[0], "sse_ring_bytes") / 2**20
         holder = await asyncio.create_subprocess_exec(
             sys.executable,
             str(Path(__file__).resolve()),
@@ -267,7 +266,7 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
         out["ack_p50_ms"], out["ack_p99_ms"] = pct(acks, 50) * 1000, pct(acks, 99) * 1000
         out["frames"] = float(len(latencies))
         out["event_p50_ms"], out["event_p99_ms"] = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
-        out["budget_evictions"] = await metric(server.url, 'sse_ring_evicted_total{bound="budget"}')
+        out["budget_evictions"] = metric((await scrape(server.url))[0], 'sse_ring_evicted_total{bound="budget"}')
     finally:
         server.stop()
     return out

@@ -114,6 +114,10 @@ def store_tokens(tx: Tx, broadcaster_id: str, tokens: Tokens) -> None:
     repo.tokens.store(tx, broadcaster_id, tokens.access_token, tokens.refresh_token, tokens.expires_at, tokens.scopes)
 
 
+def store_bot_tokens(tx: Tx, broadcaster_id: str, tokens: Tokens) -> None:
+    repo.chat_bots.set_tokens(tx, broadcaster_id, tokens.access_token, tokens.refresh_token, tokens.expires_at)
+
+
 def refused_refresh(tx: Tx, broadcaster_id: str, refresh_token: str) -> str | None:
     """Twitch refused `refresh_token`. If it is still the stored one, flag needs_reconsent and return
     None; if a sign-in or another refresh stored a newer grant meanwhile, return that grant's access
@@ -209,18 +213,28 @@ class Twitch:
         if grant is None or not grant.refresh_token:
             await self.db.write(repo.broadcasters.set_needs_reconsent, broadcaster_id, True)
             raise ReconsentNeeded(401, "no refresh token")
+        return await self._exchange(broadcaster_id, grant.refresh_token, refused_refresh, store_tokens)
+
+    async def _exchange(
+        self,
+        broadcaster_id: str,
+        refresh_token: str,
+        refused: Callable[[Tx, str, str], str | None],
+        store: Callable[[Tx, str, Tokens], None],
+    ) -> str:
+        """Trade `refresh_token` for new tokens and `store` them (the rotated refresh token is kept).
+        On a refusal, `refused` flags the grant (ReconsentNeeded), or gives the access token of a
+        grant stored meanwhile."""
         try:
-            tokens = _tokens(
-                await self._token_request({"grant_type": "refresh_token", "refresh_token": grant.refresh_token})
-            )
+            tokens = _tokens(await self._token_request({"grant_type": "refresh_token", "refresh_token": refresh_token}))
         except TwitchError as exc:
             if exc.status in (400, 401):
-                newer = await self.db.write(refused_refresh, broadcaster_id, grant.refresh_token)
+                newer = await self.db.write(refused, broadcaster_id, refresh_token)
                 if newer is not None:
                     return newer
                 raise ReconsentNeeded(exc.status, exc.message) from None
             raise
-        await self.db.write(store_tokens, broadcaster_id, tokens)  # the rotated refresh token is kept
+        await self.db.write(store, broadcaster_id, tokens)
         return tokens.access_token
 
     async def validate(self, access_token: str) -> dict[str, Any] | None:
@@ -280,21 +294,7 @@ class Twitch:
         bot = await self.db.read(repo.chat_bots.get, broadcaster_id)
         if bot is None or not bot.refresh_token:
             raise ReconsentNeeded(401, "no chat bot grant")
-        try:
-            tokens = _tokens(
-                await self._token_request({"grant_type": "refresh_token", "refresh_token": bot.refresh_token})
-            )
-        except TwitchError as exc:
-            if exc.status in (400, 401):
-                newer = await self.db.write(refused_bot_refresh, broadcaster_id, bot.refresh_token)
-                if newer is not None:
-                    return newer
-                raise ReconsentNeeded(exc.status, exc.message) from None
-            raise
-        await self.db.write(
-            repo.chat_bots.set_tokens, broadcaster_id, tokens.access_token, tokens.refresh_token, tokens.expires_at
-        )
-        return tokens.access_token
+        return await self._exchange(broadcaster_id, bot.refresh_token, refused_bot_refresh, store_bot_tokens)
 
     async def bot_helix(self, broadcaster_id: str, method: str, path: str, **kw: Any) -> tuple[int, dict[str, Any]]:
         """A Helix call with the channel's chat bot's user token: one refresh-and-retry on 401."""
