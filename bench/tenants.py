@@ -25,6 +25,7 @@ import gc
 import json
 import random
 import re
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -35,7 +36,8 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, cpu_seconds, machine, median, open_loop, pct, rss_bytes  # noqa: E402
+from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, cpu_seconds, machine, median, pct, rss_bytes  # noqa: E402
+from stamped import open_loop, open_stamped, post, recv_stamped  # noqa: E402
 
 from tests.helpers import delivery, redemption_body, seed_db  # noqa: E402
 
@@ -44,66 +46,78 @@ BINDINGS = {"reward-queue": "queue", "reward-hit": "counter:hits"}
 
 
 # -- the stream holder (a separate process) ---------------------------------------------------------
-class Stream(asyncio.Protocol):
-    def __init__(self, sink: list[float], opened: asyncio.Future[None]):
-        self.sink = sink
-        self.opened = opened
+class Held:
+    """One stream, read with its kernel receive stamps (`stamped.recv_stamped`)."""
+
+    __slots__ = ("sock", "buf", "opened")
+
+    def __init__(self, sock: socket.socket, opened: asyncio.Future[None]):
+        self.sock = sock
         self.buf = b""
-
-    def data_received(self, data: bytes) -> None:
-        now = time.time()
-        self.buf += data
-        # Connected once its snapshot arrived, not at the headers: the server reads each new stream's
-        # snapshot after answering 200, and 10,000 of those still queued would share the measurement.
-        if not self.opened.done() and b"state.replace" in self.buf:
-            self.opened.set_result(None)
-        if b"\n\n" not in self.buf:
-            return
-        frames, _, self.buf = self.buf.rpartition(b"\n\n")
-        for m in TS.finditer(frames):
-            self.sink.append(now - float(m.group(1)))
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        if not self.opened.done():
-            self.opened.set_exception(ConnectionError("stream closed"))
+        self.opened = opened
 
 
 async def hold_streams(port: int, broadcasters: list[str]) -> None:
     from twi_overlay.web.auth import mint_token
 
     loop = asyncio.get_running_loop()
-    latencies: list[float] = []
-    transports = []
+    at_socket: list[float] = []  # published → the frame's last segment arrived at the client's socket
+    at_read: list[float] = []  # published → this process got round to reading it
+    held: list[Held] = []
     limit = asyncio.Semaphore(200)
+
+    def readable(stream: Held) -> None:
+        try:
+            data, arrived = recv_stamped(stream.sock)
+        except BlockingIOError:
+            return
+        now = time.time()
+        if not data:
+            loop.remove_reader(stream.sock.fileno())
+            if not stream.opened.done():
+                stream.opened.set_exception(ConnectionError("stream closed"))
+            return
+        stream.buf += data
+        # Connected once its snapshot arrived, not at the headers: the server reads each new stream's
+        # snapshot after answering 200, and 10,000 of those still queued would share the measurement.
+        if not stream.opened.done() and b"state.replace" in stream.buf:
+            stream.opened.set_result(None)
+        if b"\n\n" not in stream.buf:
+            return
+        frames, _, stream.buf = stream.buf.rpartition(b"\n\n")
+        for m in TS.finditer(frames):
+            published = float(m.group(1))
+            at_socket.append(arrived - published)
+            at_read.append(now - published)
 
     async def one(bid: str, aud: str) -> None:
         token = mint_token(SIGNING_KEY, aud, bid, 3600)[0]
         async with limit:
-            opened: asyncio.Future[None] = loop.create_future()
-            transport, _ = await loop.create_connection(lambda: Stream(latencies, opened), "127.0.0.1", port)
-            transport.write(f"GET /{aud}/sse?token={token} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
-            await opened
-            transports.append(transport)
+            stream = Held(await open_stamped(port), loop.create_future())
+            loop.add_reader(stream.sock.fileno(), readable, stream)
+            stream.sock.sendall(f"GET /{aud}/sse?token={token} HTTP/1.1\r\nHost: bench\r\n\r\n".encode())
+            await stream.opened
+            held.append(stream)
 
     await asyncio.gather(*(one(bid, aud) for bid in broadcasters for aud in ("admin", "overlay")))
-    # The holder must not be what it measures: a full collection over 10,000 protocols would stall its
-    # reads, and show up as event → client latency of the server.
+    # The holder must not be what it measures: a full collection over 10,000 streams would stall its
+    # reads, and show up (in the read figure) as event → client latency of the server.
     gc.freeze()
     gc.disable()
-    print(f"READY {len(transports)}", flush=True)
+    print(f"READY {len(held)}", flush=True)
     reader = asyncio.StreamReader()
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     while True:
         line = (await reader.readline()).decode().strip()
         if line == "RESET":
-            latencies.clear()
+            at_socket.clear()
+            at_read.clear()
             print("OK", flush=True)
         elif line == "REPORT" or not line:
-            print(json.dumps({"latencies": latencies}), flush=True)
+            print(json.dumps({"at_socket": at_socket, "at_read": at_read}), flush=True)
             return
 
 
-# -- the driver -----------------------------------------------------------------------------------
 def seed_many(db_path: Path, n: int) -> list[str]:
     ids = [str(1_000_000 + i) for i in range(n)]
     seed_db(db_path, ids[0], "b0", BINDINGS, {"max_length": 1000, "per_user_limit": 1000})
@@ -226,7 +240,10 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
         out["connect_s"] = time.monotonic() - started
         out["rss_connected_mb"] = rss_bytes(server.proc.pid) / 2**20
         load = [
-            delivery(redemption_body(broadcaster_id=rng.choice(ids), reward_id="reward-hit", user_id=f"l{i}"))
+            post(
+                "/eventsub/webhook",
+                *delivery(redemption_body(broadcaster_id=rng.choice(ids), reward_id="reward-hit", user_id=f"l{i}")),
+            )
             for i in range(int(rate * seconds))
         ]
         rss_max = 0.0
@@ -243,7 +260,7 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
         over_before = await ack_over(server.url)
         cpu_before = (cpu_seconds(server.proc.pid), cpu_seconds(holder.pid), time.process_time())
         steal_before = stolen()
-        acks = await open_loop(server.url, load, rate)
+        acks = await open_loop(server.port, load, rate)
         out["steal_pct"] = stolen_pct(steal_before, stolen())
         cpu_after = (cpu_seconds(server.proc.pid), cpu_seconds(holder.pid), time.process_time())
         over_after = await ack_over(server.url)
@@ -260,12 +277,16 @@ async def run(folder: Path, n: int, rate: float, seconds: float, fill: int) -> d
         await sampler
         holder.stdin.write(b"REPORT\n")
         await holder.stdin.drain()
-        latencies = json.loads(await holder.stdout.readline())["latencies"]
+        events = json.loads(await holder.stdout.readline())
         await asyncio.wait_for(holder.wait(), 30)
         out["rss_max_mb"] = rss_max
-        out["ack_p50_ms"], out["ack_p99_ms"] = pct(acks, 50) * 1000, pct(acks, 99) * 1000
-        out["frames"] = float(len(latencies))
-        out["event_p50_ms"], out["event_p99_ms"] = pct(latencies, 50) * 1000, pct(latencies, 99) * 1000
+        out["ack_p50_ms"], out["ack_p99_ms"] = pct(acks.wire, 50) * 1000, pct(acks.wire, 99) * 1000
+        out["ack_seen_p50_ms"], out["ack_seen_p99_ms"] = pct(acks.seen, 50) * 1000, pct(acks.seen, 99) * 1000
+        out["late_p99_ms"] = pct(acks.late, 99) * 1000
+        out["connections"] = float(acks.connections)
+        out["frames"] = float(len(events["at_socket"]))
+        for key, values in (("event", events["at_socket"]), ("event_read", events["at_read"])):
+            out[f"{key}_p50_ms"], out[f"{key}_p99_ms"] = pct(values, 50) * 1000, pct(values, 99) * 1000
         out["budget_evictions"] = metric((await scrape(server.url))[0], 'sse_ring_evicted_total{bound="budget"}')
     finally:
         server.stop()
@@ -315,13 +336,16 @@ def main() -> None:
         ("RSS idle (MB)", "rss_idle_mb", "{:.0f}"),
         ("RSS streams connected (MB)", "rss_connected_mb", "{:.0f}"),
         ("RSS max under load (MB)", "rss_max_mb", "{:.0f}"),
-        ("ACK p50 / p99 (ms)", ("ack_p50_ms", "ack_p99_ms"), "{:.2f} / {:.2f}"),
+        ("ACK p50 / p99 on the wire (ms)", ("ack_p50_ms", "ack_p99_ms"), "{:.2f} / {:.2f}"),
+        ("ACK p50 / p99 as the driver read (ms)", ("ack_seen_p50_ms", "ack_seen_p99_ms"), "{:.2f} / {:.2f}"),
+        ("driver's own lag p99 (ms), connections", ("late_p99_ms", "connections"), "{:.2f}, {:.0f}"),
         ("CPU % of a core: server/streams/load", ("cpu_server", "cpu_holder", "cpu_driver"), "{:.0f}/{:.0f}/{:.0f}"),
         ("CPU time stolen by the hypervisor (%)", "steal_pct", "{:.1f}"),
         ("ACKs the server timed over 5 ms", ("server_ack_over_5ms", "server_acks"), "{:.0f} of {:.0f}"),
         ("GET /metrics, the slower of two (ms)", "scrape_ms", "{:.1f}"),
         ("frames read", "frames", "{:.0f}"),
-        ("event → client p50 / p99 (ms)", ("event_p50_ms", "event_p99_ms"), "{:.2f} / {:.2f}"),
+        ("event → client socket p50 / p99 (ms)", ("event_p50_ms", "event_p99_ms"), "{:.2f} / {:.2f}"),
+        ("event → holder read p50 / p99 (ms)", ("event_read_p50_ms", "event_read_p99_ms"), "{:.2f} / {:.2f}"),
         ("evictions by the global budget", "budget_evictions", "{:.0f}"),
     ]
     for i, results in enumerate(rounds, 1):
