@@ -39,6 +39,9 @@ PROCESS_YIELD_SECS = 0.05  # before each chunk, wait up to this long for the wri
 PROCESS_SATURATED_REST_SECS = 0.25
 
 # -- SSE fan-out (stream/hub.py) ------------------------------------------------------------------------
+# A broadcaster with at most this many streams (its overlays, admin and moderator pages) gets each new frame
+# written at once, without a task of its own (stream/hub.py `_kick`).
+FANOUT_INLINE_MAX = 8
 FANOUT_YIELD_EVERY = 64  # clients written between two yields to the event loop during one fan-out pass
 # After a pass, the fan-out rests this many times as long as the pass took (at most FANOUT_MAX_REST_SECS):
 # events arriving meanwhile share the next pass, and a busy stream never takes more than a third of the

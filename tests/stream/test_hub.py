@@ -4,12 +4,13 @@ stalled client is dropped while the others keep receiving."""
 from __future__ import annotations
 
 import asyncio
+import socket
 from typing import Any
 
 from tests.conftest import add_broadcaster
-from tests.helpers import BROADCASTER
+from tests.helpers import BROADCASTER, until
 from tests.sse_client import open_sse, token
-from twi_overlay import keys
+from twi_overlay import keys, pacing
 from twi_overlay.app import create_app
 from twi_overlay.config import load_settings
 from twi_overlay.domain.events import Event
@@ -25,8 +26,6 @@ async def test_stalled_client_is_dropped_while_others_keep_receiving(
     await app[keys.DB].write(add_broadcaster)
     hub = app[keys.HUB]
     # The stalled client: a raw socket with a tiny receive buffer that never reads.
-    import socket
-
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     sock.connect((client.host, client.port))
@@ -135,3 +134,52 @@ def test_heartbeats_go_to_one_slice_of_the_broadcasters_at_a_time() -> None:
     due.clear()
     hub.heartbeat(1, 3)
     assert 3 <= len(due) <= 4
+
+
+async def _raw_stream(host: str, port: int) -> socket.socket:
+    """An SSE stream on a plain non-blocking socket, read up to its snapshot."""
+    loop = asyncio.get_running_loop()
+    sock = socket.socket()
+    sock.setblocking(False)
+    await loop.sock_connect(sock, (host, port))
+    await loop.sock_sendall(sock, f"GET /overlay/sse?token={token()} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    seen = b""
+    while b"state.replace" not in seen:
+        seen += await loop.sock_recv(sock, 65536)
+    return sock
+
+
+def _waiting(sock: socket.socket) -> bytes:
+    try:
+        return sock.recv(65536)
+    except BlockingIOError:
+        return b""
+
+
+async def test_a_broadcaster_with_few_streams_gets_each_frame_written_within_publish(
+    aiohttp_client: Any, settings_env: dict[str, str]
+) -> None:
+    """No task and no turn of the event loop between an event and its write (with 5,000 broadcasters
+    that turn was most of the event → client time); a crowd has a task, and loses it when it thins."""
+    client = await aiohttp_client(create_app(load_settings(settings_env)))
+    await client.app[keys.DB].write(add_broadcaster)
+    hub = client.app[keys.HUB]
+    few = [await _raw_stream(client.host, client.port) for _ in range(2)]
+    hub.publish([Event(BROADCASTER, "test.now", {"i": 1}, {"i": 1})])
+    # Nothing awaited since publish: the bytes are in each client's socket already.
+    assert all(b'"i":1' in _waiting(sock) for sock in few)
+
+    crowd = few + [await _raw_stream(client.host, client.port) for _ in range(pacing.FANOUT_INLINE_MAX - 1)]
+    hub.publish([Event(BROADCASTER, "test.crowd", {"i": 2}, {"i": 2})])
+    for sock in crowd:  # through the crowd's task: every client, in a later turn of the loop
+        seen = b""
+        while b'"i":2' not in seen:
+            seen += await asyncio.get_running_loop().sock_recv(sock, 65536)
+
+    crowd.pop().close()
+    await until(lambda: hub.streams_of(BROADCASTER) == pacing.FANOUT_INLINE_MAX)
+    await until(lambda: hub._streams[BROADCASTER].task is None or hub._streams[BROADCASTER].task.done())
+    hub.publish([Event(BROADCASTER, "test.now", {"i": 3}, {"i": 3})])
+    assert all(b'"i":3' in _waiting(sock) for sock in crowd)
+    for sock in crowd:
+        sock.close()

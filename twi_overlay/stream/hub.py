@@ -10,8 +10,10 @@ meanwhile, then live events. It is registered before the replay range or the sna
 nothing published in between is lost, and it only goes live once it has caught up, so nothing comes
 twice.
 
-Fan-out is one task per broadcaster that writes each new frame to every live client in a plain loop,
-like the bare `StreamResponse.write` loop it is measured against. A write never waits for a client: a
+Fan-out writes each new frame to every live client in a plain loop, like the bare
+`StreamResponse.write` loop it is measured against: at once, in `publish`, for a broadcaster with a few
+streams; in a task of its own, which yields to the event loop between clients and lets a burst of
+events share one write, for a broadcaster with many. A write never waits for a client: a
 client whose unsent bytes would pass `client_buffer` is dropped (it resumes with Last-Event-ID), and
 each transport's high-water mark sits at that limit, so asyncio never pauses a write below it. A single
 write larger than `client_buffer` still goes to a client with nothing unsent (its high-water mark is
@@ -40,7 +42,7 @@ from twi_overlay import pacing
 from twi_overlay.aio import cancel_and_wait
 from twi_overlay.domain.events import Event
 from twi_overlay.ops import metrics
-from twi_overlay.stream.wire import HEARTBEAT, RETRY, frame
+from twi_overlay.stream.wire import HEARTBEAT, RETRY, frame, write_now
 
 # Bytes a kept event costs beyond its frames: its ring tuple, two bytes-object headers, the ring and
 # budget deque slots and the budget tuple (measured with tracemalloc in bench/tenants.py).
@@ -106,7 +108,11 @@ class _Stream:
     clients: set[Client] = field(default_factory=set)
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     heartbeat_due: bool = False
-    task: asyncio.Task[None] | None = None
+    task: asyncio.Task[None] | None = None  # the fan-out task of a stream with many clients
+    # The pass in progress: its seq, whether it carries a heartbeat, and the frames joined per (cursor, aud).
+    latest: int = 0
+    heartbeat: bool = False
+    shared: dict[tuple[int, str], bytes | None] = field(default_factory=dict)
 
 
 class Hub:
@@ -150,15 +156,20 @@ class Hub:
 
     # -- publishing -----------------------------------------------------------------------------
     def publish(self, events: list[Event]) -> None:
+        """Keep the events (one commit's, in order) in their rings, then send each broadcaster's new
+        frames to its clients. `ts` is one time for all of them: when they reached the hub."""
+        ts = time.time()
+        touched: dict[str, _Stream] = {}
         for event in events:
             stream = self._stream(event.broadcaster_id)
             stream.seq += 1
             event_id = self.event_id(stream.seq)
-            ts = time.time()
             admin = frame(event_id, event.type, event.data, ts)
             overlay = frame(event_id, event.type, event.overlay, ts) if event.overlay is not None else None
             self._keep(stream, (stream.seq, admin, overlay))
-            self._kick(event.broadcaster_id, stream)
+            touched[event.broadcaster_id] = stream
+        for broadcaster_id, stream in touched.items():
+            self._kick(broadcaster_id, stream)
 
     # -- the replay ring ------------------------------------------------------------------------
     def _keep(self, stream: _Stream, item: RingItem) -> None:
@@ -187,10 +198,19 @@ class Hub:
         metrics.SSE_RING_EVICTED.labels(bound).inc()
 
     def _kick(self, broadcaster_id: str, stream: _Stream) -> None:
+        """Send what is due (new frames, a heartbeat) to the stream's clients. A stream with a few
+        clients (a broadcaster's overlays and admin pages) gets it now, in a plain loop: a task per
+        stream would cost a turn of the event loop, during which the frames wait behind whatever else
+        is ready (with 5,000 broadcasters, the median frame waited 120 µs for that). A stream with
+        many has its own task, which yields to the loop between clients and lets bursts share a pass."""
         if not stream.clients or self._closed:
             return
+        busy = stream.task is not None and not stream.task.done()
+        if not busy and len(stream.clients) <= pacing.FANOUT_INLINE_MAX:
+            self._pass(stream, tuple(stream.clients))
+            return
         stream.wake.set()
-        if stream.task is None or stream.task.done():
+        if not busy:
             stream.task = asyncio.get_running_loop().create_task(
                 self._fanout(stream), name=f"sse-fanout-{broadcaster_id}"
             )
@@ -212,40 +232,54 @@ class Hub:
         return out
 
     async def _fanout(self, stream: _Stream) -> None:
-        yield_every = pacing.FANOUT_YIELD_EVERY  # read once: the loop below runs for every client
-        while stream.clients and not self._closed:
+        """The fan-out task of a stream with many clients, until it has few again (and nothing due)."""
+        yield_every = pacing.FANOUT_YIELD_EVERY
+        while not self._closed and (stream.wake.is_set() or len(stream.clients) > pacing.FANOUT_INLINE_MAX):
             await stream.wake.wait()
             stream.wake.clear()
             started = time.perf_counter()
-            heartbeat, stream.heartbeat_due = stream.heartbeat_due, False
-            latest = stream.seq
-            # Most clients were sent everything up to the same seq: join the new frames once per audience.
-            shared: dict[tuple[int, str], bytes | None] = {}
-            for i, client in enumerate(tuple(stream.clients)):
-                if i % yield_every == yield_every - 1:
-                    await asyncio.sleep(0)  # let webhook ACKs and other requests in between
-                if not client.live or client.done.done():
-                    continue
-                if client.cursor < latest:
-                    key = (client.cursor, client.aud)
-                    data = shared.get(key, b"")
-                    if data == b"":
-                        frames = self.frames_after(client.broadcaster_id, client.aud, client.cursor)
-                        if frames is None:  # fell out of the ring: let it resume and get a snapshot
-                            self._drop(stream, client, "ring")
-                            continue
-                        data = shared[key] = b"".join(f for _, f in frames) or None
-                    client.cursor = latest
-                    if data is not None:
-                        await self._send(stream, client, data)
-                elif heartbeat:
-                    await self._send(stream, client, HEARTBEAT)
+            clients = tuple(stream.clients)
+            self._pass(stream, clients[:yield_every])
+            for i in range(yield_every, len(clients), yield_every):
+                await asyncio.sleep(0)  # let webhook ACKs and other requests in between
+                self._pass(stream, clients[i : i + yield_every], rest=True)
             took = time.perf_counter() - started
-            if latest:
-                metrics.SSE_BROADCAST_LATENCY.observe(took)
             await asyncio.sleep(min(took * pacing.FANOUT_REST_FACTOR, pacing.FANOUT_MAX_REST_SECS))
 
-    async def _send(self, stream: _Stream, client: Client, data: bytes) -> None:
+    def _pass(self, stream: _Stream, clients: tuple[Client, ...], rest: bool = False) -> None:
+        """Write what each of these clients has not been sent yet (or the heartbeat that is due).
+        `rest`: the same pass's later clients, after a yield to the loop (the due heartbeat was taken
+        by its first part, and the pass is timed as a whole by the first)."""
+        started = time.perf_counter()
+        if not rest:
+            stream.heartbeat, stream.heartbeat_due = stream.heartbeat_due, False
+            stream.latest = stream.seq
+            stream.shared = {}
+        latest, heartbeat, shared = stream.latest, stream.heartbeat, stream.shared
+        sent = False
+        for client in clients:
+            if not client.live or client.done.done():
+                continue
+            if client.cursor < latest:
+                # Most clients were sent everything up to the same seq: join the new frames once per audience.
+                key = (client.cursor, client.aud)
+                data = shared.get(key, b"")
+                if data == b"":
+                    frames = self.frames_after(client.broadcaster_id, client.aud, client.cursor)
+                    if frames is None:  # fell out of the ring: let it resume and get a snapshot
+                        self._drop(stream, client, "ring")
+                        continue
+                    data = shared[key] = b"".join(f for _, f in frames) or None
+                client.cursor = latest
+                if data is not None:
+                    self._send(stream, client, data)
+                    sent = True
+            elif heartbeat:
+                self._send(stream, client, HEARTBEAT)
+        if sent:
+            metrics.SSE_BROADCAST_LATENCY.observe(time.perf_counter() - started)
+
+    def _send(self, stream: _Stream, client: Client, data: bytes) -> None:
         transport = client.transport
         if transport is None or transport.is_closing():
             self._remove(stream, client, "disconnected")
@@ -260,7 +294,7 @@ class Hub:
             with contextlib.suppress(AttributeError, ValueError):
                 transport.set_write_buffer_limits(high=len(data) + self.client_buffer)
         try:
-            await client.response.write(data)  # below the high-water mark: never waits
+            write_now(client.response, data)  # below the high-water mark: never waits
         except (ConnectionError, RuntimeError):
             self._remove(stream, client, "disconnected")
 

@@ -33,6 +33,22 @@ def event_frame(type_: str, data: Any) -> bytes:
     return b"event: %s\ndata: %s\n\n" % (type_.encode(), orjson.dumps(data))
 
 
+def write_now(response: web.StreamResponse, data: bytes) -> None:
+    """`response.write(data)`, done before this returns: no task, no turn of the event loop.
+
+    aiohttp's write hands the bytes to the transport at once and only then may wait, for a transport
+    that is paused above its high-water mark to drain. The hub never lets a client's unsent bytes reach
+    that mark (it drops a client that falls behind instead), so the coroutine finishes at its first
+    step. Should it ever wait, the bytes are already in the transport's buffer and the wait is given up:
+    the hub's own buffer check decides what happens to a client that does not read."""
+    step = response.write(data)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    step.close()
+
+
 async def open_stream(request: web.Request) -> web.StreamResponse:
     """Send the headers of an event stream; the caller writes frames."""
     response = web.StreamResponse(status=200, headers=HEADERS)
