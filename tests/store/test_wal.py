@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tests.store.helpers import fill_wal, wal_bytes
-from twi_overlay.store import wal
+from twi_overlay.store import database, wal
 from twi_overlay.store.database import Database
 from twi_overlay.store.migrate import migrate
 
@@ -88,3 +89,40 @@ async def test_restart_waits_until_passive_passes_have_copied_nearly_everything(
     monkeypatch.setattr(wal, "passive_checkpoint", passes_reporting((0, long, 1000), (0, long + 100, long)))
     await db.checkpoint_pass()
     assert restarts == ["RESTART"]
+
+
+def _record_fsyncs(monkeypatch: pytest.MonkeyPatch, db: Database, log: list[str]) -> None:
+    """Which of the store's files each of our own fsyncs flushed (SQLite's own syncs are in C, unseen)."""
+    names = {Path(db.path).name: "db", Path(db.path).name + "-wal": "wal"}
+    real_fsync = os.fsync
+
+    def fsync(fd: int) -> None:
+        real_fsync(fd)
+        log.append("fsync " + names.get(Path(os.readlink(f"/proc/self/fd/{fd}")).name, "other"))
+
+    monkeypatch.setattr(os, "fsync", fsync)
+
+
+async def test_the_checkpointer_syncs_the_files_before_the_writer_restarts_or_truncates(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A partial PASSIVE pass leaves what it copied unsynced, and the RESTART's fsync used to flush all of
+    it on the writer's thread (80-280 ms in bench/checkpoint.py): the checkpointer's thread does it first."""
+    log: list[str] = []
+    _record_fsyncs(monkeypatch, db, log)
+    on_writer = wal.checkpoint_on_writer
+
+    async def on_writers_thread(writer: object, mode: str = "TRUNCATE") -> tuple[int, int, int]:
+        log.append(mode)
+        return await on_writer(writer, mode)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(wal, "checkpoint_on_writer", on_writers_thread)
+    monkeypatch.setattr(database, "checkpoint_on_writer", on_writers_thread)
+    monkeypatch.setattr(wal, "WAL_RESTART_FRAMES", 100)
+    await fill_wal(db, 300)
+    await db.checkpoint_pass()
+    assert log == ["fsync db", "fsync wal", "RESTART"] and db.wal_restarts == 1
+    log.clear()
+    await fill_wal(db, 50)
+    assert (await db.checkpoint("TRUNCATE"))[0] == 0  # the TTL job's checkpoint
+    assert log == ["fsync db", "fsync wal", "TRUNCATE"] and wal_bytes(db) == 0

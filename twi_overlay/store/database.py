@@ -62,9 +62,13 @@ class Database:
 
     # -- checkpoints ----------------------------------------------------------------------------------
     async def checkpoint(self, mode: str = "TRUNCATE") -> Checkpoint:
-        """wal_checkpoint(mode) on the writer's thread, between two batches, never waiting for readers."""
+        """wal_checkpoint(mode) on the writer's thread, between two batches, never waiting for readers.
+        A RESTART or TRUNCATE comes after a PASSIVE pass and an fsync on the checkpointer's thread
+        (store/wal.py), so the writer's part is short."""
         if not self._open:
             raise DatabaseClosed("database is closed")
+        if mode in ("RESTART", "TRUNCATE"):
+            await self._checkpointer.settle()
         return await checkpoint_on_writer(self._writer_thread, mode)
 
     async def checkpoint_pass(self) -> None:
