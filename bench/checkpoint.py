@@ -53,7 +53,7 @@ def job(tx: Tx, n: int, rows: int) -> None:
 async def run(path: str, rows: int, rate: float, seconds: float, flush: bool) -> dict[str, Any]:
     restarts: list[float] = []
     on_writer = wal.checkpoint_on_writer
-    shipped_flush = wal.flush_files
+    shipped_flush = wal.FileSync.flush
 
     async def timed(writer: Any, mode: str = "TRUNCATE") -> wal.Checkpoint:
         started = time.perf_counter()
@@ -64,7 +64,7 @@ async def run(path: str, rows: int, rate: float, seconds: float, flush: bool) ->
 
     wal.checkpoint_on_writer = timed  # type: ignore[assignment]
     if not flush:
-        wal.flush_files = lambda path: None
+        wal.FileSync.flush = lambda self: None  # type: ignore[method-assign]
     db = Database(path)
     await db.open()
     latencies: list[float] = []
@@ -86,7 +86,7 @@ async def run(path: str, rows: int, rate: float, seconds: float, flush: bool) ->
     finally:
         await db.close()
         wal.checkpoint_on_writer = on_writer
-        wal.flush_files = shipped_flush
+        wal.FileSync.flush = shipped_flush  # type: ignore[method-assign]
     return {"restarts": restarts, "latencies": latencies}
 
 

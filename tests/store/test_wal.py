@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.store.helpers import fill_wal, wal_bytes
+from tests.store.helpers import delivery_row, fill_wal, wal_bytes
+from twi_overlay.repo.events import STORE_DELIVERY
 from twi_overlay.store import database, wal
 from twi_overlay.store.database import Database
 from twi_overlay.store.migrate import migrate
@@ -126,3 +129,38 @@ async def test_the_checkpointer_syncs_the_files_before_the_writer_restarts_or_tr
     await fill_wal(db, 50)
     assert (await db.checkpoint("TRUNCATE"))[0] == 0  # the TTL job's checkpoint
     assert log == ["fsync db", "fsync wal", "TRUNCATE"] and wal_bytes(db) == 0
+
+
+async def _deliveries(db: Database, prefix: str, n: int) -> None:
+    await asyncio.gather(*(db.insert_unique(STORE_DELIVERY, delivery_row(f"{prefix}{i}")) for i in range(n)))
+
+
+def _read_and_close_elsewhere(path: str) -> int:
+    """Another process opens the database, reads and closes: SQLite's last connection to close
+    checkpoints and deletes the WAL, unless another process still holds its lock on the file."""
+    code = (
+        "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]);"
+        " print(c.execute('SELECT count(*) FROM event_raw').fetchone()[0]); c.close()"
+    )
+    done = subprocess.run([sys.executable, "-c", code, path], check=True, capture_output=True, text=True)
+    return int(done.stdout)
+
+
+async def test_the_flush_never_drops_the_locks_that_keep_the_wal_alive(
+    db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Closing any descriptor of a file drops every POSIX lock the process holds on it, SQLite's
+    included. A flush that opened and closed the database file left the server's connections without
+    their lock: the next process to close its own connection took itself for the last one and
+    deleted the WAL under the running server (a bench run then read a malformed database)."""
+    monkeypatch.setattr(wal, "WAL_RESTART_FRAMES", 100)
+    await fill_wal(db, 300)
+    await db.checkpoint_pass()  # RESTART, with the flush before it
+    await db.checkpoint("TRUNCATE")  # the TTL job's, with the flush before it
+    await _deliveries(db, "late", 50)  # in the WAL only
+    assert _read_and_close_elsewhere(db.path) == 350
+    assert Path(db.path + "-wal").exists(), "another process deleted the running server's WAL"
+    await _deliveries(db, "later", 60)
+    assert await db.read(lambda tx: tx.value("SELECT count(*) FROM event_raw")) == 410
+    assert _read_and_close_elsewhere(db.path) == 410
+    assert await db.read(lambda tx: tx.value("PRAGMA integrity_check")) == "ok"

@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 from twi_overlay.store.bulk import UniqueInsert
 from twi_overlay.store.thread import ConnectionClosed, ConnectionThread
 from twi_overlay.store.tx import Tx
-from twi_overlay.store.wal import Checkpoint, Checkpointer, checkpoint_on_writer
+from twi_overlay.store.wal import Checkpoint, Checkpointer, FileSync, checkpoint_on_writer
 from twi_overlay.store.writer import DatabaseClosed, Writer
 
 T = TypeVar("T")
@@ -20,7 +20,8 @@ class Database:
         self._writer_thread = ConnectionThread(path, "db-writer")
         self._reader = ConnectionThread(path, "db-reader")
         self._writer = Writer(self._writer_thread, on_events)
-        self._checkpointer = Checkpointer(path, self._writer_thread, lambda: self._writer.jobs)
+        self._files = FileSync(path)
+        self._checkpointer = Checkpointer(path, self._writer_thread, lambda: self._writer.jobs, self._files)
         self._open = False
 
     async def open(self) -> None:
@@ -37,6 +38,7 @@ class Database:
         await self._writer.stop()
         await self._reader.close()
         await self._writer_thread.close()
+        self._files.close()  # last: its descriptors must outlive every connection (store/wal.py FileSync)
 
     # -- writes ---------------------------------------------------------------------------------------
     async def write(self, fn: Callable[..., T], *args: Any) -> T:

@@ -17,7 +17,7 @@ A checkpoint that copies the whole WAL ends with an fsync of the database file; 
 PASSIVE pass under load) does not, so the pages it copied stay dirty in the page cache until then. The
 writer's RESTART therefore flushed everything the passes had copied since the last one (75-280 ms in
 `bench/checkpoint.py`), with every ACK of the moment waiting. So before a RESTART or a TRUNCATE runs on
-the writer, the checkpointer's thread fsyncs the database file and the WAL itself (`flush_files`)
+the writer, the checkpointer's thread fsyncs the database file and the WAL itself (`FileSync`)
 while the writer goes on; the writer's syncs are left with what came in meanwhile (1.4-8 ms).
 """
 
@@ -27,6 +27,7 @@ import asyncio
 import logging
 import os
 import sqlite3
+import threading
 from collections.abc import Callable
 
 import aiosqlite
@@ -69,17 +70,40 @@ async def checkpoint_on_writer(writer: ConnectionThread, mode: str = "TRUNCATE")
     return await writer.call(_without_waiting, mode)
 
 
-def flush_files(path: str) -> None:
-    """fsync the database file and its WAL (any descriptor of a file flushes all of its dirty pages)."""
-    for name in (path, path + "-wal"):
-        try:
-            fd = os.open(name, os.O_RDONLY)
-        except FileNotFoundError:
-            continue
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+class FileSync:
+    """fsync of the database file and its WAL, through descriptors opened once and closed only after
+    every connection of this process to the database is closed.
+
+    Closing any descriptor of a file drops every POSIX lock the process holds on that file, SQLite's
+    included. A descriptor opened and closed for each flush left the server's connections without
+    their lock on the database file; the next process to close a connection of its own (a backup, an
+    operator's sqlite3 shell, a bench) took itself for the last one, checkpointed and deleted the WAL
+    under the running server, and the database read as malformed.
+    """
+
+    def __init__(self, path: str):
+        self.path = path
+        self._fds: dict[str, int] = {}
+        self._lock = threading.Lock()  # a flush still running in its thread finishes before close()
+
+    def flush(self) -> None:
+        """In a worker thread: both files' dirty pages to the disk (a file's descriptor flushes all of them)."""
+        with self._lock:
+            for name in (self.path, self.path + "-wal"):
+                fd = self._fds.get(name)
+                if fd is None:
+                    try:
+                        fd = self._fds[name] = os.open(name, os.O_RDONLY | os.O_CLOEXEC)
+                    except FileNotFoundError:
+                        continue
+                os.fsync(fd)
+
+    def close(self) -> None:
+        """Only once this process has no connection to the database left."""
+        with self._lock:
+            fds, self._fds = self._fds, {}
+            for fd in fds.values():
+                os.close(fd)
 
 
 async def passive_checkpoint(conn: aiosqlite.Connection) -> Checkpoint:
@@ -93,9 +117,10 @@ class Checkpointer:
     """The PASSIVE checkpoints (aiosqlite: one statement a call is all this connection needs) and the
     policy that decides when the writer runs a RESTART."""
 
-    def __init__(self, path: str, writer: ConnectionThread, jobs_done: Callable[[], int]):
+    def __init__(self, path: str, writer: ConnectionThread, jobs_done: Callable[[], int], files: FileSync):
         self.path = path
         self.writer = writer
+        self.files = files
         self.jobs_done = jobs_done
         self.restarts = 0
         self._conn: aiosqlite.Connection | None = None
@@ -142,7 +167,7 @@ class Checkpointer:
                 break
         if wal_frames - done > RESTART_MAX_LEFT_FRAMES and wal_frames < 4 * WAL_RESTART_FRAMES:
             return  # the writer outruns the copying: try again next second (a hard limit stands)
-        await asyncio.to_thread(flush_files, self.path)
+        await asyncio.to_thread(self.files.flush)
         busy, _frames, _done = await checkpoint_on_writer(self.writer, "RESTART")
         self.restarts += not busy
 
@@ -152,4 +177,4 @@ class Checkpointer:
         if self._conn is None:
             raise sqlite3.ProgrammingError("the checkpointer is stopped")
         await passive_checkpoint(self._conn)
-        await asyncio.to_thread(flush_files, self.path)
+        await asyncio.to_thread(self.files.flush)
