@@ -207,7 +207,9 @@ class Hub:
             return
         busy = stream.task is not None and not stream.task.done()
         if not busy and len(stream.clients) <= pacing.FANOUT_INLINE_MAX:
-            self._pass(stream, tuple(stream.clients))
+            started = time.perf_counter()
+            if self._pass(stream, tuple(stream.clients)):
+                metrics.SSE_BROADCAST_LATENCY.observe(time.perf_counter() - started)
             return
         stream.wake.set()
         if not busy:
@@ -239,18 +241,18 @@ class Hub:
             stream.wake.clear()
             started = time.perf_counter()
             clients = tuple(stream.clients)
-            self._pass(stream, clients[:yield_every])
+            sent = self._pass(stream, clients[:yield_every])
             for i in range(yield_every, len(clients), yield_every):
                 await asyncio.sleep(0)  # let webhook ACKs and other requests in between
-                self._pass(stream, clients[i : i + yield_every], rest=True)
+                sent = self._pass(stream, clients[i : i + yield_every], rest=True) or sent
             took = time.perf_counter() - started
+            if sent:
+                metrics.SSE_BROADCAST_LATENCY.observe(took)
             await asyncio.sleep(min(took * pacing.FANOUT_REST_FACTOR, pacing.FANOUT_MAX_REST_SECS))
 
-    def _pass(self, stream: _Stream, clients: tuple[Client, ...], rest: bool = False) -> None:
-        """Write what each of these clients has not been sent yet (or the heartbeat that is due).
-        `rest`: the same pass's later clients, after a yield to the loop (the due heartbeat was taken
-        by its first part, and the pass is timed as a whole by the first)."""
-        started = time.perf_counter()
+    def _pass(self, stream: _Stream, clients: tuple[Client, ...], rest: bool = False) -> bool:
+        """Write what each of these clients has not been sent yet (or the heartbeat that is due); True
+        when an event went out. `rest`: the same pass's later clients, after a yield to the loop."""
         if not rest:
             stream.heartbeat, stream.heartbeat_due = stream.heartbeat_due, False
             stream.latest = stream.seq
@@ -276,8 +278,7 @@ class Hub:
                     sent = True
             elif heartbeat:
                 self._send(stream, client, HEARTBEAT)
-        if sent:
-            metrics.SSE_BROADCAST_LATENCY.observe(time.perf_counter() - started)
+        return sent
 
     def _send(self, stream: _Stream, client: Client, data: bytes) -> None:
         transport = client.transport
