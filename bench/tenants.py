@@ -6,15 +6,17 @@ figures are the medians: one round's ratio moves with the machine's own noise).
     python bench/tenants.py [--broadcasters 5000] [--rate 200] [--seconds 20] [--rounds 3] [--max-steal 2]
 
 Per run it prints the server's RSS (after the streams connected, and its maximum under load), the
-ACK latency of the open loop (client side) and event → client latency: from the frame's `ts` (when
-the hub published it) to the moment a client read it, over every frame of every stream. The streams
-are held by a separate process (`tenants.py clients`) with raw asyncio connections, so reading
-10,000 streams does not share a CPU-bound loop with the deliveries; a stream counts as connected once
-its snapshot arrived. Beside those: the CPU each process used under load, how many ACKs the server's
-own histogram put over 5 ms (what the client's figure owes to the server), and the share of CPU time
-the hypervisor stole. On a shared VM that share reaches 10-30 % for a minute at a time, and every
-latency of that run with it (the one-broadcaster side as much as the other); a side whose load saw
-more than `--max-steal` % is run again, up to `--retries` times, and the discarded runs are listed.
+ACK latency of the open loop and event → client latency, both on the wire (`stamped.py`): an ACK from
+the moment its request was written to the moment its answer arrived at the driver's socket, an event
+from its frame's `ts` (when the hub published it) to the moment the frame arrived at the client's
+socket, over every frame of every stream. Beside them, what the bench processes saw when they got
+round to reading (one process stands in for Twitch, one for 10,000 browsers, and each queues its own
+reads). The streams are held by a separate process (`tenants.py clients`) on raw sockets; a stream
+counts as connected once its snapshot arrived. Also printed: the CPU each process used under load,
+how many ACKs the server's own histogram put over 5 ms, and the share of CPU time the hypervisor
+stole. On a shared VM that share reaches 10-30 % for a minute at a time, and every latency of that
+run with it (the one-broadcaster side as much as the other); a side whose load saw more than
+`--max-steal` % is run again, up to `--retries` times, and the discarded runs are listed.
 """
 
 from __future__ import annotations
@@ -376,6 +378,22 @@ def main() -> None:
     print(
         f"  median ACK p99: {ack_one:.2f} ms one broadcaster, {ack:.2f} ms {args.broadcasters} (target <= 5 ms);"
         f" hypervisor steal per round (one / many): {steal} %"
+    )
+
+    def read(side: int, key: str) -> float:
+        return median([r[side][key] for r in rounds])
+
+    ack_read, event_read = (
+        (read(0, "ack_seen_p99_ms"), read(1, "ack_seen_p99_ms")),
+        (
+            read(0, "event_read_p99_ms"),
+            read(1, "event_read_p99_ms"),
+        ),
+    )
+    print(
+        f"  as the bench processes read them, medians (one / {args.broadcasters}): ACK p99"
+        f" {ack_read[0]:.2f} / {ack_read[1]:.2f} ms, event p99 {event_read[0]:.2f} / {event_read[1]:.2f} ms"
+        f" ({event_read[1] / event_read[0]:.2f}x)"
     )
 
 
