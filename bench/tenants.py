@@ -383,13 +383,8 @@ def main() -> None:
     def read(side: int, key: str) -> float:
         return median([r[side][key] for r in rounds])
 
-    ack_read, event_read = (
-        (read(0, "ack_seen_p99_ms"), read(1, "ack_seen_p99_ms")),
-        (
-            read(0, "event_read_p99_ms"),
-            read(1, "event_read_p99_ms"),
-        ),
-    )
+    ack_read = (read(0, "ack_seen_p99_ms"), read(1, "ack_seen_p99_ms"))
+    event_read = (read(0, "event_read_p99_ms"), read(1, "event_read_p99_ms"))
     print(
         f"  as the bench processes read them, medians (one / {args.broadcasters}): ACK p99"
         f" {ack_read[0]:.2f} / {ack_read[1]:.2f} ms, event p99 {event_read[0]:.2f} / {event_read[1]:.2f} ms"
