@@ -17,6 +17,7 @@ import socket
 import struct
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)
@@ -39,6 +40,20 @@ def recv_stamped(sock: socket.socket) -> tuple[bytes, float]:
             sec, nsec = struct.unpack("qq", raw[:16])
             return data, sec + nsec / 1e9
     return data, time.time()
+
+
+def read_ready(sock: socket.socket, on_closed: Callable[[], None]) -> tuple[bytes, float, float] | None:
+    """What a readable socket holds: (data, when its last segment arrived, when this process read it).
+    None when nothing was waiting, or when the peer closed (the reader is removed, `on_closed` called)."""
+    try:
+        data, arrived = recv_stamped(sock)
+    except BlockingIOError:
+        return None
+    if not data:
+        asyncio.get_running_loop().remove_reader(sock.fileno())
+        on_closed()
+        return None
+    return data, arrived, time.time()
 
 
 async def open_stamped(port: int) -> socket.socket:
@@ -91,18 +106,16 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
     answered = 0
     opened: list[_Conn] = []
 
+    def closed() -> None:
+        if not finished.done():
+            finished.set_exception(ConnectionError("the server closed a connection"))
+
     def readable(conn: _Conn) -> None:
         nonlocal answered
-        try:
-            data, arrived = recv_stamped(conn.sock)
-        except BlockingIOError:
+        ready = read_ready(conn.sock, closed)
+        if ready is None:
             return
-        now = time.time()
-        if not data:
-            loop.remove_reader(conn.sock.fileno())
-            if not finished.done():
-                finished.set_exception(ConnectionError("the server closed a connection"))
-            return
+        data, arrived, now = ready
         conn.buf += data
         parsed = _response(conn.buf)
         if parsed is None:

@@ -39,7 +39,7 @@ import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, SIGNING_KEY, UNCAPPED, ServerProcess, cpu_seconds, machine, median, pct, rss_bytes  # noqa: E402
-from stamped import open_loop, open_stamped, post, recv_stamped  # noqa: E402
+from stamped import open_loop, open_stamped, post, read_ready  # noqa: E402
 
 from tests.helpers import delivery, redemption_body, seed_db  # noqa: E402
 
@@ -58,6 +58,10 @@ class Held:
         self.buf = b""
         self.opened = opened
 
+    def closed(self) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(ConnectionError("stream closed"))
+
 
 async def hold_streams(port: int, broadcasters: list[str]) -> None:
     from twi_overlay.web.auth import mint_token
@@ -69,16 +73,10 @@ async def hold_streams(port: int, broadcasters: list[str]) -> None:
     limit = asyncio.Semaphore(200)
 
     def readable(stream: Held) -> None:
-        try:
-            data, arrived = recv_stamped(stream.sock)
-        except BlockingIOError:
+        ready = read_ready(stream.sock, stream.closed)
+        if ready is None:
             return
-        now = time.time()
-        if not data:
-            loop.remove_reader(stream.sock.fileno())
-            if not stream.opened.done():
-                stream.opened.set_exception(ConnectionError("stream closed"))
-            return
+        data, arrived, now = ready
         stream.buf += data
         # Connected once its snapshot arrived, not at the headers: the server reads each new stream's
         # snapshot after answering 200, and 10,000 of those still queued would share the measurement.
