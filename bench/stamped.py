@@ -103,7 +103,6 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
     out = OpenLoop()
     free: deque[_Conn] = deque()
     finished: asyncio.Future[None] = loop.create_future()
-    answered = 0
     opened: list[_Conn] = []
 
     def closed() -> None:
@@ -111,7 +110,6 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
             finished.set_exception(ConnectionError("the server closed a connection"))
 
     def readable(conn: _Conn) -> None:
-        nonlocal answered
         ready = read_ready(conn.sock, closed)
         if ready is None:
             return
@@ -126,8 +124,7 @@ async def open_loop(port: int, requests: list[bytes], rate: float, connections: 
         out.wire.append(arrived - conn.written)
         out.seen.append(now - conn.scheduled)
         free.append(conn)
-        answered += 1
-        if answered == len(requests) and not finished.done():
+        if len(out.wire) == len(requests) and not finished.done():
             finished.set_result(None)
 
     async def connect() -> _Conn:

@@ -109,10 +109,6 @@ class _Stream:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     heartbeat_due: bool = False
     task: asyncio.Task[None] | None = None  # the fan-out task of a stream with many clients
-    # The pass in progress: its seq, whether it carries a heartbeat, and the frames joined per (cursor, aud).
-    latest: int = 0
-    heartbeat: bool = False
-    shared: dict[tuple[int, str], bytes | None] = field(default_factory=dict)
 
 
 class Hub:
@@ -208,7 +204,7 @@ class Hub:
         busy = stream.task is not None and not stream.task.done()
         if not busy and len(stream.clients) <= pacing.FANOUT_INLINE_MAX:
             started = time.perf_counter()
-            if self._pass(stream, tuple(stream.clients)):
+            if self._pass(stream, tuple(stream.clients), *self._due(stream)):
                 metrics.SSE_BROADCAST_LATENCY.observe(time.perf_counter() - started)
             return
         stream.wake.set()
@@ -241,23 +237,34 @@ class Hub:
             stream.wake.clear()
             started = time.perf_counter()
             clients = tuple(stream.clients)
-            sent = self._pass(stream, clients[:yield_every])
-            for i in range(yield_every, len(clients), yield_every):
-                await asyncio.sleep(0)  # let webhook ACKs and other requests in between
-                sent = self._pass(stream, clients[i : i + yield_every], rest=True) or sent
+            due = self._due(stream)  # one pass: what was due when it started, for every part of it
+            sent = False
+            for i in range(0, len(clients), yield_every):
+                if i:
+                    await asyncio.sleep(0)  # let webhook ACKs and other requests in between
+                sent = self._pass(stream, clients[i : i + yield_every], *due) or sent
             took = time.perf_counter() - started
             if sent:
                 metrics.SSE_BROADCAST_LATENCY.observe(took)
             await asyncio.sleep(min(took * pacing.FANOUT_REST_FACTOR, pacing.FANOUT_MAX_REST_SECS))
 
-    def _pass(self, stream: _Stream, clients: tuple[Client, ...], rest: bool = False) -> bool:
-        """Write what each of these clients has not been sent yet (or the heartbeat that is due); True
-        when an event went out. `rest`: the same pass's later clients, after a yield to the loop."""
-        if not rest:
-            stream.heartbeat, stream.heartbeat_due = stream.heartbeat_due, False
-            stream.latest = stream.seq
-            stream.shared = {}
-        latest, heartbeat, shared = stream.latest, stream.heartbeat, stream.shared
+    @staticmethod
+    def _due(stream: _Stream) -> tuple[int, bool, dict[tuple[int, str], bytes | None]]:
+        """A pass starts: the seq it sends up to, whether it carries the due heartbeat, and the frames
+        it joins per (cursor, audience), shared by all its clients."""
+        heartbeat, stream.heartbeat_due = stream.heartbeat_due, False
+        return stream.seq, heartbeat, {}
+
+    def _pass(
+        self,
+        stream: _Stream,
+        clients: tuple[Client, ...],
+        latest: int,
+        heartbeat: bool,
+        shared: dict[tuple[int, str], bytes | None],
+    ) -> bool:
+        """Write what each of these clients has not been sent up to `latest` (or the heartbeat); True
+        when an event went out."""
         sent = False
         for client in clients:
             if not client.live or client.done.done():
